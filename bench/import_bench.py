@@ -1,0 +1,146 @@
+"""Import throughput and peak memory for the arXiv snapshot format.
+
+Generates N synthetic Kaggle-snapshot records whose titles and abstracts are real (SciFact
+corpus abstracts, reused round-robin) and whose ids, authors, categories and versions are
+drawn like arXiv's, then imports the file into a fresh SQLite database in a child process
+(so peak RSS is the import's own) and prints papers/s and peak RSS. Repeats --runs times and
+reports the median.
+
+    python bench/import_bench.py --n 1000000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCIFACT = ROOT.parent / "shared" / "data" / "scifact-beir" / "corpus.jsonl.gz"
+FALLBACK = ROOT / "tests" / "data" / "beir" / "scifact" / "corpus.jsonl"
+
+CATS = ["cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML", "math.OC", "hep-th", "hep-ph",
+        "astro-ph.GA", "cond-mat.mes-hall", "quant-ph", "q-bio.NC", "eess.SP", "physics.optics"]
+FIRST = ["Ana", "Bo", "Chen", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jamal",
+         "Kofi", "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quentin", "Rosa", "Sven", "Yuki"]
+LAST = ["Smith", "Wang", "Garcia", "Müller", "Kumar", "Nguyen", "Okafor", "Rossi", "Kowalski",
+        "Tanaka", "Haddad", "Johansson", "Silva", "Ivanova", "Cohen", "Park", "Dubois", "Li"]
+DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri"]
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def load_abstracts() -> list[tuple[str, str]]:
+    src = SCIFACT if SCIFACT.exists() else FALLBACK
+    opener = gzip.open if src.suffix == ".gz" else open
+    with opener(src, "rt", encoding="utf-8") as f:
+        docs = [json.loads(line) for line in f]
+    return [(d["title"], d["text"]) for d in docs if d.get("text")]
+
+
+def generate(path: Path, n: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    texts = load_abstracts()
+    with open(path, "w", encoding="utf-8") as out:
+        for i in range(n):
+            title, abstract = texts[i % len(texts)]
+            yymm = 1501 + (i // 90000) % 12 + 100 * ((i // 1080000) % 10)
+            pid = f"{yymm:04d}.{i % 90000 + 10000:05d}"
+            k = rng.randint(1, 6)
+            parsed = [[rng.choice(LAST), rng.choice(FIRST), ""] for _ in range(k)]
+            cats = rng.sample(CATS, rng.randint(1, 3))
+            nver = rng.choice([1, 1, 1, 2, 2, 3])
+            versions = [
+                {
+                    "version": f"v{v + 1}",
+                    "created": f"{DAYS[(i + v) % 5]}, {1 + (i + v) % 28} {MONTHS[(i // 7 + v) % 12]} "
+                    f"20{15 + (i // 1080000) % 10} {(i % 24):02d}:{(i % 60):02d}:{(v * 7) % 60:02d} GMT",
+                }
+                for v in range(nver)
+            ]
+            rec = {
+                "id": pid,
+                "submitter": f"{parsed[0][1]} {parsed[0][0]}",
+                "authors": ", ".join(f"{a[1]} {a[0]}" for a in parsed),
+                "title": title,
+                "comments": f"{rng.randint(4, 40)} pages" if rng.random() < 0.6 else None,
+                "journal-ref": None,
+                "doi": f"10.1000/bench.{i}" if rng.random() < 0.4 else None,
+                "report-no": None,
+                "categories": " ".join(cats),
+                "license": None,
+                "abstract": "  " + abstract + "\n",
+                "versions": versions,
+                "update_date": f"20{15 + (i // 1080000) % 10}-0{1 + i % 9}-1{i % 10}",
+                "authors_parsed": parsed,
+            }
+            out.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+_CHILD = r"""
+import json, resource, sys, time
+from paperfeed.importer import import_files
+from paperfeed.store import open_store
+path, db = sys.argv[1], sys.argv[2]
+store = open_store(db)
+t = time.perf_counter()
+rep = import_files(store, [path], batch_size=5000)
+dt = time.perf_counter() - t
+store.close()
+print(json.dumps({"seconds": dt, "added": rep.added, "rejected": rep.rejected,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000, help="records to generate")
+    ap.add_argument("--runs", type=int, default=3, help="timed imports (median reported)")
+    ap.add_argument("--keep", help="folder to keep the generated file and databases in")
+    args = ap.parse_args()
+    work = Path(args.keep or tempfile.mkdtemp(prefix="pf-import-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    data = work / f"snapshot-{args.n}.jsonl"
+    if not data.exists():
+        t = time.perf_counter()
+        generate(data, args.n)
+        print(f"generated {args.n} records ({data.stat().st_size / 1e6:.0f} MB) "
+              f"in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+    results = []
+    for run in range(args.runs):
+        db = work / f"bench-{run}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+        out = subprocess.run([sys.executable, "-c", _CHILD, str(data), str(db)],
+                             capture_output=True, text=True, check=True, cwd=ROOT)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r["papers_per_s"] = r["added"] / r["seconds"]
+        results.append(r)
+        print(f"run {run + 1}: {r['added']} papers in {r['seconds']:.1f}s = "
+              f"{r['papers_per_s']:,.0f} papers/s, peak RSS {r['peak_rss_mb']:.0f} MB", file=sys.stderr)
+        if not args.keep:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(db) + suffix).unlink(missing_ok=True)
+    summary = {
+        "records": args.n,
+        "runs": args.runs,
+        "median_papers_per_s": round(statistics.median(r["papers_per_s"] for r in results)),
+        "median_seconds": round(statistics.median(r["seconds"] for r in results), 2),
+        "median_peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in results)),
+        "max_peak_rss_mb": round(max(r["peak_rss_mb"] for r in results)),
+        "cpu_count": os.cpu_count(),
+    }
+    print(json.dumps(summary))
+    if not args.keep:
+        data.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Every setting, declared once: name, type, default, help.
+
+A setting is read, in order of precedence, from an explicit override (a CLI option),
+the environment variable ``PAPERFEED_<NAME>``, a TOML file given with ``--config``, and
+finally its default. Values are parsed and validated when the settings are loaded, so a bad
+value stops the program at start-up with a message rather than deep inside a command.
+
+Later features add their settings to ``SETTINGS`` here; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+
+__all__ = ["Setting", "SETTINGS", "Settings", "load_settings", "DEFAULT_SECRET"]
+
+DEFAULT_SECRET = "change-me"
+
+
+def _positive_float(v: Any) -> float:
+    f = float(v)
+    if f < 0:
+        raise ValueError("must be zero or more")
+    return f
+
+
+def _port(v: Any) -> int:
+    i = int(v)
+    if not 0 < i < 65536:
+        raise ValueError("must be between 1 and 65535")
+    return i
+
+
+def _positive_int(v: Any) -> int:
+    i = int(v)
+    if i < 1:
+        raise ValueError("must be 1 or more")
+    return i
+
+
+def _bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in {"1", "true", "yes", "on"}:
+        return True
+    if s in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _url(v: Any) -> str:
+    s = str(v).strip()
+    if not s.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return s.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str  # lower_snake; env var is PAPERFEED_<NAME upper>
+    default: Any
+    help: str
+    parse: Callable[[Any], Any] = str
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return "PAPERFEED_" + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("db", "paperfeed.db", "Database: a SQLite file path (default) or a database URL."),
+    Setting(
+        "secret",
+        DEFAULT_SECRET,
+        "Secret key for signed links and sessions. The web app refuses to start with the default.",
+        secret=True,
+    ),
+    Setting("base_url", "http://127.0.0.1:8000", "Public URL of the site, used in links.", _url),
+    Setting("smtp_host", "localhost", "SMTP server host for email digests."),
+    Setting("smtp_port", 25, "SMTP server port.", _port),
+    Setting("smtp_user", "", "SMTP user name (empty: no login)."),
+    Setting("smtp_password", "", "SMTP password.", secret=True),
+    Setting("mail_from", "paperfeed@localhost", "From address of digest emails."),
+    Setting(
+        "contact_email",
+        "paperfeed-admin@localhost",
+        "Contact address sent in the User-Agent of harvest requests (arXiv asks for one).",
+    ),
+    Setting("cache_dir", "~/.cache/paperfeed", "Folder for derived files (model exports)."),
+    Setting(
+        "busy_timeout",
+        60.0,
+        "Seconds a writer waits for the database lock before giving up.",
+        _positive_float,
+    ),
+    Setting("import_batch", 5000, "Records written per transaction during import.", _positive_int),
+    Setting("progress", True, "Show progress bars on a terminal.", _bool),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class Settings:
+    """Validated setting values, with where each came from (for ``paperfeed settings``)."""
+
+    def __init__(self, values: dict[str, Any], origins: dict[str, str]):
+        self._values = values
+        self._origins = origins
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def origin(self, name: str) -> str:
+        return self._origins[name]
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """(name, shown value, origin, help) for every setting; secrets masked."""
+        out = []
+        for s in SETTINGS:
+            v = self._values[s.name]
+            shown = ("********" if v else "(empty)") if s.secret else str(v)
+            out.append((s.name, shown, self._origins[s.name], s.help))
+        return out
+
+    def with_overrides(self, **overrides: Any) -> "Settings":
+        values, origins = dict(self._values), dict(self._origins)
+        for k, v in overrides.items():
+            if v is not None:
+                values[k] = _parse(_BY_NAME[k], v, "option")
+                origins[k] = "option"
+        return Settings(values, origins)
+
+
+def _parse(setting: Setting, raw: Any, origin: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"setting {setting.name} ({origin}): {raw!r} {e}") from None
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    env = os.environ if env is None else env
+    file_values: dict[str, Any] = {}
+    if config_file:
+        path = Path(config_file)
+        try:
+            with path.open("rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+        # Accept both a flat file and a [paperfeed] table.
+        data = data.get("paperfeed", data)
+        unknown = sorted(set(data) - set(_BY_NAME))
+        if unknown:
+            raise ConfigError(f"config file {path}: unknown setting(s): {', '.join(unknown)}")
+        file_values = data
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for s in SETTINGS:
+        if overrides.get(s.name) is not None:
+            raw, origin = overrides[s.name], "option"
+        elif s.env in env:
+            raw, origin = env[s.env], f"env {s.env}"
+        elif s.name in file_values:
+            raw, origin = file_values[s.name], f"file {config_file}"
+        else:
+            values[s.name], origins[s.name] = s.default, "default"
+            continue
+        values[s.name] = _parse(s, raw, origin)
+        origins[s.name] = origin
+    return Settings(values, origins)

@@ -1,0 +1,100 @@
+"""Plain data passed between stages: sources -> store -> index -> rank -> deliver.
+
+Dates are ISO 8601 strings in UTC (``2026-06-12T00:00:00Z``, or a bare ``YYYY-MM-DD``
+where the source only gives a day). Strings sort correctly and need no conversion on
+either SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Paper", "Rejected", "ImportReport", "MAX_REPORTED_ERRORS"]
+
+
+@dataclass(slots=True)
+class Paper:
+    """One paper as the store keeps it, keyed on its base id (no version suffix).
+
+    ``id`` is the base arXiv id (``2606.00467`` or ``hep-th/9901001``); papers with no arXiv
+    id get a namespaced id such as ``scifact:4983`` or ``doi:10.1000/x``.
+    """
+
+    id: str
+    title: str
+    abstract: str = ""
+    authors: list[str] = field(default_factory=list)  # in the paper's order
+    categories: list[str] = field(default_factory=list)  # primary first
+    primary_category: str | None = None
+    version: int | None = None  # latest version seen; None when the source does not say
+    published: str | None = None  # first version's date
+    updated: str | None = None  # latest version's date
+    doi: str | None = None
+    journal_ref: str | None = None
+    comments: str | None = None
+    links: dict[str, str] = field(default_factory=dict)  # abs, pdf, doi, code, project ...
+    source: str = ""  # which importer produced this record: arxiv-snapshot, arxiv-api, ...
+    # Hugging Face Daily Papers signal (kept for trending); None when not from HF.
+    upvotes: int | None = None
+    num_comments: int | None = None
+    listed_on: str | None = None  # the day HF listed it (YYYY-MM-DD)
+
+    def __post_init__(self) -> None:
+        if self.primary_category is None and self.categories:
+            self.primary_category = self.categories[0]
+        elif self.primary_category and self.primary_category not in self.categories:
+            self.categories.insert(0, self.primary_category)
+
+    @property
+    def abs_url(self) -> str | None:
+        return self.links.get("abs")
+
+    @property
+    def pdf_url(self) -> str | None:
+        return self.links.get("pdf")
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A record that could not be read: where it was and why."""
+
+    where: str  # "file:line" (or "file" when the whole file is unreadable)
+    why: str
+
+
+MAX_REPORTED_ERRORS = 100
+
+
+@dataclass(slots=True)
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    errors: list[Rejected] = field(default_factory=list)  # capped; ``rejected`` is exact
+    files_unreadable: int = 0  # files of which nothing could be read
+
+    def reject(self, where: str, why: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(Rejected(where, why))
+
+    @property
+    def read(self) -> int:
+        return self.added + self.updated + self.unchanged
+
+    def as_dict(self) -> dict:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "errors": [{"where": e.where, "why": e.why} for e in self.errors],
+        }
+
+    def summary(self) -> str:
+        line = (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.rejected} rejected"
+        )
+        return line

@@ -1,0 +1,339 @@
+"""The default backend: one SQLite file in WAL mode.
+
+Why these settings: WAL lets readers (the web app) run while one writer imports;
+``synchronous=NORMAL`` is durable across application crashes in WAL mode and much faster
+than FULL; ``busy_timeout`` makes a second writer wait instead of failing with "database is
+locked"; every write transaction starts with BEGIN IMMEDIATE so two writers never deadlock
+upgrading a read lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import orjson
+
+from ..errors import StoreError
+from ..models import Paper
+from .base import Store, StoredPaper, UpsertResult, author_key, content_hash, merge_papers
+from .migrations import apply_migrations
+
+__all__ = ["SQLiteStore"]
+
+_COLS = (
+    "pk, id, version, title, abstract, authors, categories, primary_category, published, "
+    "updated, doi, journal_ref, comments, links, sources, added_at, rev"
+)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str | Path, busy_timeout: float = 60.0, readonly: bool = False):
+        self.path = str(path)
+        try:
+            if readonly:
+                uri = Path(self.path).resolve().as_uri() + "?mode=ro"
+                self.conn = sqlite3.connect(
+                    uri, uri=True, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+                )
+            else:
+                self.conn = sqlite3.connect(
+                    self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+                )
+            # Pragmas (see module docstring). isolation_level=None: we issue BEGIN ourselves.
+            self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA cache_size = -65536")  # 64 MB page cache
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open database {self.path}: {e}") from None
+        # One connection may be shared by threads (the web app); serialise its use.
+        self._lock = threading.RLock()
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        with self._lock:
+            try:
+                return apply_migrations(self.conn)
+            except sqlite3.DatabaseError as e:
+                raise StoreError(f"cannot prepare database {self.path}: {e}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    @contextmanager
+    def _write(self):
+        """One write transaction; the lock is taken up front (BEGIN IMMEDIATE)."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    # --- papers --------------------------------------------------------------------------
+    def upsert_papers(self, papers: list[Paper]) -> UpsertResult:
+        result = UpsertResult()
+        if not papers:
+            return result
+        # Within one batch the same paper may appear twice (two versions in one file).
+        batch: dict[str, Paper] = {}
+        for p in papers:
+            prev = batch.get(p.id)
+            batch[p.id] = p if prev is None else merge_papers(prev, p)
+        with self._write() as conn:
+            existing = {
+                row[0]: row[1:]
+                for row in conn.execute(
+                    "SELECT id, pk, content_hash, sources FROM papers "
+                    "WHERE id IN (SELECT value FROM json_each(?))",
+                    (orjson.dumps(list(batch)).decode(),),
+                )
+            }
+            rev = conn.execute("SELECT coalesce(max(rev), 0) + 1 FROM papers").fetchone()[0]
+            now = _now()
+            inserts, updates, listings = [], [], []
+            for pid, p in batch.items():
+                ex = existing.get(pid)
+                if ex is None:
+                    sources = [p.source] if p.source else []
+                    inserts.append(p)
+                    result.added += 1
+                    continue
+                pk, old_hash, old_sources = ex
+                sources = old_sources.split()
+                if p.source and p.source not in sources:
+                    sources = sorted(sources + [p.source])
+                changed = False
+                if content_hash(p, sources) != old_hash:
+                    # Slow path: the incoming record differs from what is stored; merge them
+                    # and write only if the merged record differs from the stored one.
+                    old = self._row_to_paper(
+                        conn.execute(f"SELECT {_COLS} FROM papers WHERE pk = ?", (pk,)).fetchone()
+                    )
+                    merged = merge_papers(old.paper, p)
+                    h = content_hash(merged, sources)
+                    if h != old_hash:
+                        updates.append((pk, merged, sources, h))
+                        changed = True
+                if p.listed_on and self._listing_changed(conn, pk, p):
+                    listings.append((pk, p))
+                    changed = True
+                if changed:
+                    result.updated += 1
+                else:
+                    result.unchanged += 1
+            if inserts:
+                self._insert(conn, inserts, now, rev, listings)
+            for pk, merged, sources, h in updates:
+                self._update(conn, pk, merged, sources, h, rev)
+            if listings:
+                conn.executemany(
+                    "INSERT INTO hf_listings (paper_pk, day, upvotes, num_comments) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (paper_pk, day) DO UPDATE SET "
+                    "upvotes = excluded.upvotes, num_comments = excluded.num_comments",
+                    [(pk, p.listed_on, p.upvotes or 0, p.num_comments or 0) for pk, p in listings],
+                )
+        return result
+
+    @staticmethod
+    def _listing_changed(conn: sqlite3.Connection, pk: int, p: Paper) -> bool:
+        row = conn.execute(
+            "SELECT upvotes, num_comments FROM hf_listings WHERE paper_pk = ? AND day = ?",
+            (pk, p.listed_on),
+        ).fetchone()
+        return row != (p.upvotes or 0, p.num_comments or 0)
+
+    def _insert(self, conn, papers: list[Paper], now: str, rev: int, listings: list) -> None:
+        dumps = orjson.dumps
+        rows = []
+        for p in papers:
+            sources = [p.source] if p.source else []
+            rows.append(
+                (
+                    p.id,
+                    p.version,
+                    p.title,
+                    p.abstract,
+                    dumps(p.authors).decode(),
+                    " ".join(p.categories),
+                    p.primary_category,
+                    p.published,
+                    p.updated,
+                    p.doi,
+                    p.journal_ref,
+                    p.comments,
+                    dumps(p.links).decode(),
+                    " ".join(sources),
+                    content_hash(p, sources),
+                    now,
+                    rev,
+                )
+            )
+        conn.executemany(
+            "INSERT INTO papers (id, version, title, abstract, authors, categories, "
+            "primary_category, published, updated, doi, journal_ref, comments, links, sources, "
+            "content_hash, added_at, rev) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        # Fetch the new integer keys in one query to fill the side tables.
+        pks = dict(
+            conn.execute(
+                "SELECT id, pk FROM papers WHERE rev = ? AND id IN (SELECT value FROM json_each(?))",
+                (rev, dumps([p.id for p in papers]).decode()),
+            ).fetchall()
+        )
+        self._write_side_tables(conn, [(pks[p.id], p) for p in papers])
+        listings.extend((pks[p.id], p) for p in papers if p.listed_on)
+
+    def _update(self, conn, pk: int, p: Paper, sources: list[str], h: bytes, rev: int) -> None:
+        conn.execute(
+            "UPDATE papers SET version=?, title=?, abstract=?, authors=?, categories=?, "
+            "primary_category=?, published=?, updated=?, doi=?, journal_ref=?, comments=?, "
+            "links=?, sources=?, content_hash=?, rev=? WHERE pk=?",
+            (
+                p.version,
+                p.title,
+                p.abstract,
+                orjson.dumps(p.authors).decode(),
+                " ".join(p.categories),
+                p.primary_category,
+                p.published,
+                p.updated,
+                p.doi,
+                p.journal_ref,
+                p.comments,
+                orjson.dumps(p.links).decode(),
+                " ".join(sources),
+                h,
+                rev,
+                pk,
+            ),
+        )
+        conn.execute("DELETE FROM paper_authors WHERE paper_pk = ?", (pk,))
+        conn.execute("DELETE FROM paper_categories WHERE paper_pk = ?", (pk,))
+        self._write_side_tables(conn, [(pk, p)])
+
+    @staticmethod
+    def _write_side_tables(conn, items: list[tuple[int, Paper]]) -> None:
+        conn.executemany(
+            "INSERT INTO paper_authors (paper_pk, pos, name, key) VALUES (?, ?, ?, ?)",
+            [(pk, i, a, author_key(a)) for pk, p in items for i, a in enumerate(p.authors)],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO paper_categories (category, paper_pk) VALUES (?, ?)",
+            [(c, pk) for pk, p in items for c in p.categories],
+        )
+
+    # --- reading -------------------------------------------------------------------------
+    @staticmethod
+    def _row_to_paper(row) -> StoredPaper:
+        (pk, pid, version, title, abstract, authors, cats, primary, published, updated, doi,
+         jref, comments, links, sources, added_at, rev) = row  # fmt: skip
+        paper = Paper(
+            id=pid,
+            title=title,
+            abstract=abstract,
+            authors=orjson.loads(authors),
+            categories=cats.split(),
+            primary_category=primary,
+            version=version,
+            published=published,
+            updated=updated,
+            doi=doi,
+            journal_ref=jref,
+            comments=comments,
+            links=orjson.loads(links),
+            source=sources.split()[0] if sources else "",
+        )
+        return StoredPaper(pk=pk, paper=paper, sources=sources.split(), added_at=added_at, rev=rev)
+
+    def _with_listings(self, papers: dict[int, StoredPaper]) -> dict[int, StoredPaper]:
+        if papers:
+            for pk, day, up, nc in self.conn.execute(
+                "SELECT paper_pk, day, upvotes, num_comments FROM hf_listings "
+                "WHERE paper_pk IN (SELECT value FROM json_each(?)) ORDER BY day",
+                (orjson.dumps(list(papers)).decode(),),
+            ):
+                papers[pk].listings.append({"day": day, "upvotes": up, "num_comments": nc})
+        return papers
+
+    def get_paper(self, paper_id: str) -> StoredPaper | None:
+        with self._lock:
+            row = self.conn.execute(f"SELECT {_COLS} FROM papers WHERE id = ?", (paper_id,)).fetchone()
+            if row is None:
+                return None
+            sp = self._row_to_paper(row)
+            return self._with_listings({sp.pk: sp})[sp.pk]
+
+    def get_papers_by_pk(self, pks: list[int]) -> dict[int, StoredPaper]:
+        with self._lock:
+            rows = self.conn.execute(
+                f"SELECT {_COLS} FROM papers WHERE pk IN (SELECT value FROM json_each(?))",
+                (orjson.dumps(list(pks)).decode(),),
+            ).fetchall()
+            return self._with_listings({r[0]: self._row_to_paper(r) for r in rows})
+
+    def iter_changed(self, since_rev: int, batch: int = 1000) -> Iterator[list[StoredPaper]]:
+        last_rev, last_pk = since_rev, 0
+        while True:
+            with self._lock:
+                rows = self.conn.execute(
+                    f"SELECT {_COLS} FROM papers WHERE (rev, pk) > (?, ?) ORDER BY rev, pk LIMIT ?",
+                    (last_rev, last_pk, batch),
+                ).fetchall()
+            if not rows:
+                return
+            out = [self._row_to_paper(r) for r in rows]
+            last_rev, last_pk = out[-1].rev, out[-1].pk
+            yield out
+
+    def max_rev(self) -> int:
+        with self._lock:
+            return self.conn.execute("SELECT coalesce(max(rev), 0) FROM papers").fetchone()[0]
+
+    def stats(self) -> dict:
+        with self._lock:
+            c = self.conn
+            total = c.execute("SELECT count(*) FROM papers").fetchone()[0]
+            by_cat = dict(
+                c.execute(
+                    "SELECT category, count(*) FROM paper_categories GROUP BY category "
+                    "ORDER BY count(*) DESC, category"
+                ).fetchall()
+            )
+            by_primary: dict[str, int] = {}
+            for prim, n in c.execute(
+                "SELECT primary_category, count(*) FROM papers GROUP BY primary_category"
+            ):
+                arch = (prim or "(none)").split(".")[0]
+                by_primary[arch] = by_primary.get(arch, 0) + n
+            by_source: dict[str, int] = {}
+            for sources, n in c.execute("SELECT sources, count(*) FROM papers GROUP BY sources"):
+                for s in sources.split() or ["(unknown)"]:
+                    by_source[s] = by_source.get(s, 0) + n
+            listed = c.execute("SELECT count(DISTINCT paper_pk) FROM hf_listings").fetchone()[0]
+        return {
+            "papers": total,
+            "by_primary_archive": dict(sorted(by_primary.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "by_category": by_cat,
+            "by_source": dict(sorted(by_source.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "hf_listed": listed,
+        }
+
+    def integrity_ok(self) -> bool:
+        with self._lock:
+            return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -1,0 +1,63 @@
+"""Shared test fixtures: real SQLite files in tmp_path, the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def _load_bench(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def import_bench():
+    return _load_bench("import_bench")
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "papers.db"
+
+
+class Cli:
+    """Runs `python -m paperfeed` as a user would, against one database file."""
+
+    def __init__(self, db: Path, cwd: Path):
+        self.db = db
+        self.cwd = cwd
+
+    def __call__(self, *args: str, env: dict | None = None, check: bool = False, timeout=120):
+        e = {k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}
+        e["PAPERFEED_DB"] = str(self.db)
+        e["PAPERFEED_CACHE_DIR"] = os.environ.get("PAPERFEED_CACHE_DIR", str(self.cwd / "cache"))
+        e.update(env or {})
+        proc = subprocess.run(
+            [sys.executable, "-m", "paperfeed", *args],
+            capture_output=True, text=True, env=e, cwd=self.cwd, timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"paperfeed {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def json(self, *args: str, **kw):
+        proc = self(*args, "--json", **kw)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc, json.loads(proc.stdout)
+
+
+@pytest.fixture
+def cli(db_path: Path, tmp_path: Path) -> Cli:
+    return Cli(db_path, tmp_path)
