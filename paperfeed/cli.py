@@ -7,50 +7,17 @@ User mistakes raise ``PaperfeedError`` and are printed as one line, never as a t
 from __future__ import annotations
 
 import importlib
-import json
 import sys
-from typing import Any
-
 import click
 
-from .config import Settings, load_settings
+from .clictx import Context, echo_json, pass_ctx
+from .config import load_settings
 from .errors import PaperfeedError
 from .ids import normalize_id
 from .importer import import_files, sample_path
 from .sources import FORMATS
-from .store import Store, open_store
 
 __all__ = ["main", "run"]
-
-
-class Context:
-    """Settings plus a store opened on first use (so `settings` works with a bad db path)."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._store: Store | None = None
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = open_store(self.settings.db, busy_timeout=self.settings.busy_timeout)
-        return self._store
-
-    @property
-    def progress(self) -> bool:
-        return bool(self.settings.progress) and sys.stderr.isatty()
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-
-
-pass_ctx = click.make_pass_decorator(Context)
-
-
-def echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False, indent=None))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -195,7 +162,11 @@ def settings_cmd(c: Context, as_json: bool) -> None:
 
 
 # Feature modules add their commands here (search, web, harvest, ...), each in its own file.
-_COMMAND_MODULES: list[str] = []
+_COMMAND_MODULES: list[str] = [
+    "paperfeed.search.commands",
+    "paperfeed.harvest.commands",
+    "paperfeed.web.commands",
+]
 for _mod in _COMMAND_MODULES:
     importlib.import_module(_mod).register(main)
 

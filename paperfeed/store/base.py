@@ -152,3 +152,9 @@ class Store(ABC):
 
     @abstractmethod
     def integrity_ok(self) -> bool: ...
+
+    # --- search: vectors (implemented in sqlite_vectors.py) --------------------------------
+
+    # --- harvest: checkpoints (implemented in sqlite_harvest.py) ----------------------------
+
+    # --- web: listings, trending, votes, submissions (implemented in sqlite_feed.py) --------

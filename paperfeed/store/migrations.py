@@ -64,6 +64,9 @@ CREATE INDEX hf_listings_day ON hf_listings(day);
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_papers", _PAPERS),
+    # --- search (vectors) migrations: append below, names "01xx_..." ---
+    # --- harvest (checkpoints) migrations: append below, names "02xx_..." ---
+    # --- web (votes, submissions, pending subscriptions) migrations: append below, "03xx_..." ---
 ]
 
 
@@ -83,7 +86,8 @@ def apply_migrations(conn: sqlite3.Connection) -> list[str]:
     each step runs under BEGIN IMMEDIATE and re-checks whether another process applied it."""
     done = set(applied_migrations(conn))
     applied = []
-    for name, sql in MIGRATIONS:
+    # Feature steps are numbered by feature (01xx search, 02xx harvest ...); apply in name order.
+    for name, sql in sorted(MIGRATIONS):
         if name in done:
             continue
         conn.execute("BEGIN IMMEDIATE")

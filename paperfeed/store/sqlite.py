@@ -22,6 +22,9 @@ from ..errors import StoreError
 from ..models import Paper
 from .base import Store, StoredPaper, UpsertResult, author_key, content_hash, merge_papers
 from .migrations import apply_migrations
+from .sqlite_feed import FeedMixin
+from .sqlite_harvest import HarvestMixin
+from .sqlite_vectors import VectorsMixin
 
 __all__ = ["SQLiteStore"]
 
@@ -35,7 +38,9 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class SQLiteStore(Store):
+class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
+    """Papers live here; each feature's queries live in its own mixin module beside it."""
+
     def __init__(self, path: str | Path, busy_timeout: float = 60.0, readonly: bool = False):
         self.path = str(path)
         try:
@@ -95,58 +100,64 @@ class SQLiteStore(Store):
             prev = batch.get(p.id)
             batch[p.id] = p if prev is None else merge_papers(prev, p)
         with self._write() as conn:
-            existing = {
-                row[0]: row[1:]
-                for row in conn.execute(
-                    "SELECT id, pk, content_hash, sources FROM papers "
-                    "WHERE id IN (SELECT value FROM json_each(?))",
-                    (orjson.dumps(list(batch)).decode(),),
+            return self._upsert_in_txn(conn, batch)
+
+    def _upsert_in_txn(self, conn: sqlite3.Connection, batch: dict[str, Paper]) -> UpsertResult:
+        """The body of upsert_papers, for callers that add their own writes to the same
+        transaction (a harvest page and its checkpoint land together or not at all)."""
+        result = UpsertResult()
+        existing = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                "SELECT id, pk, content_hash, sources FROM papers "
+                "WHERE id IN (SELECT value FROM json_each(?))",
+                (orjson.dumps(list(batch)).decode(),),
+            )
+        }
+        rev = conn.execute("SELECT coalesce(max(rev), 0) + 1 FROM papers").fetchone()[0]
+        now = _now()
+        inserts, updates, listings = [], [], []
+        for pid, p in batch.items():
+            ex = existing.get(pid)
+            if ex is None:
+                sources = [p.source] if p.source else []
+                inserts.append(p)
+                result.added += 1
+                continue
+            pk, old_hash, old_sources = ex
+            sources = old_sources.split()
+            if p.source and p.source not in sources:
+                sources = sorted(sources + [p.source])
+            changed = False
+            if content_hash(p, sources) != old_hash:
+                # Slow path: the incoming record differs from what is stored; merge them
+                # and write only if the merged record differs from the stored one.
+                old = self._row_to_paper(
+                    conn.execute(f"SELECT {_COLS} FROM papers WHERE pk = ?", (pk,)).fetchone()
                 )
-            }
-            rev = conn.execute("SELECT coalesce(max(rev), 0) + 1 FROM papers").fetchone()[0]
-            now = _now()
-            inserts, updates, listings = [], [], []
-            for pid, p in batch.items():
-                ex = existing.get(pid)
-                if ex is None:
-                    sources = [p.source] if p.source else []
-                    inserts.append(p)
-                    result.added += 1
-                    continue
-                pk, old_hash, old_sources = ex
-                sources = old_sources.split()
-                if p.source and p.source not in sources:
-                    sources = sorted(sources + [p.source])
-                changed = False
-                if content_hash(p, sources) != old_hash:
-                    # Slow path: the incoming record differs from what is stored; merge them
-                    # and write only if the merged record differs from the stored one.
-                    old = self._row_to_paper(
-                        conn.execute(f"SELECT {_COLS} FROM papers WHERE pk = ?", (pk,)).fetchone()
-                    )
-                    merged = merge_papers(old.paper, p)
-                    h = content_hash(merged, sources)
-                    if h != old_hash:
-                        updates.append((pk, merged, sources, h))
-                        changed = True
-                if p.listed_on and self._listing_changed(conn, pk, p):
-                    listings.append((pk, p))
+                merged = merge_papers(old.paper, p)
+                h = content_hash(merged, sources)
+                if h != old_hash:
+                    updates.append((pk, merged, sources, h))
                     changed = True
-                if changed:
-                    result.updated += 1
-                else:
-                    result.unchanged += 1
-            if inserts:
-                self._insert(conn, inserts, now, rev, listings)
-            for pk, merged, sources, h in updates:
-                self._update(conn, pk, merged, sources, h, rev)
-            if listings:
-                conn.executemany(
-                    "INSERT INTO hf_listings (paper_pk, day, upvotes, num_comments) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (paper_pk, day) DO UPDATE SET "
-                    "upvotes = excluded.upvotes, num_comments = excluded.num_comments",
-                    [(pk, p.listed_on, p.upvotes or 0, p.num_comments or 0) for pk, p in listings],
-                )
+            if p.listed_on and self._listing_changed(conn, pk, p):
+                listings.append((pk, p))
+                changed = True
+            if changed:
+                result.updated += 1
+            else:
+                result.unchanged += 1
+        if inserts:
+            self._insert(conn, inserts, now, rev, listings)
+        for pk, merged, sources, h in updates:
+            self._update(conn, pk, merged, sources, h, rev)
+        if listings:
+            conn.executemany(
+                "INSERT INTO hf_listings (paper_pk, day, upvotes, num_comments) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (paper_pk, day) DO UPDATE SET "
+                "upvotes = excluded.upvotes, num_comments = excluded.num_comments",
+                [(pk, p.listed_on, p.upvotes or 0, p.num_comments or 0) for pk, p in listings],
+            )
         return result
 
     @staticmethod
