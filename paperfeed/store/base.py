@@ -8,16 +8,28 @@ too, so both backends decide "added / updated / unchanged" identically.
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import orjson
 
+from ..errors import InputError
 from ..models import Paper
 
-__all__ = ["Store", "UpsertResult", "content_hash", "merge_papers", "author_key", "StoredPaper"]
+__all__ = [
+    "Store",
+    "UpsertResult",
+    "content_hash",
+    "merge_papers",
+    "author_key",
+    "StoredPaper",
+    "HarvestState",
+    "FeedRow",
+    "normalize_email",
+]
 
 
 @dataclass(slots=True)
@@ -37,6 +49,22 @@ class StoredPaper:
     added_at: str
     rev: int
     listings: list[dict] = field(default_factory=list)  # HF days: day, upvotes, num_comments
+
+
+@dataclass(slots=True)
+class HarvestState:
+    """Checkpoint of one resumable harvest (an OAI-PMH list, a day of HF Daily Papers)."""
+
+    name: str
+    params: dict = field(default_factory=dict)
+    token: str | None = None  # where the next page starts; None at the start and when done
+    window_from: str | None = None  # YYYY-MM-DD
+    window_until: str | None = None
+    pages: int = 0  # pages stored so far
+    records: int = 0  # records stored so far (added, updated or unchanged)
+    complete: bool = False  # True only once the server said there is no next page
+    started_at: str | None = None
+    updated_at: str | None = None  # set by the store on every save
 
 
 def author_key(name: str) -> str:
@@ -154,7 +182,142 @@ class Store(ABC):
     def integrity_ok(self) -> bool: ...
 
     # --- search: vectors (implemented in sqlite_vectors.py) --------------------------------
+    # Vectors are float32 little-endian bytes, L2-normalised; ``model_id`` names the model,
+    # backend and settings that made them (a different model_id is a different set).
+    @abstractmethod
+    def embedded_hashes(self, model_id: str, pks: list[int]) -> dict[int, bytes]:
+        """pk -> hash of the text each stored vector was made from (papers with a vector)."""
+
+    @abstractmethod
+    def put_embeddings(
+        self,
+        model_id: str,
+        dim: int,
+        rows: list[tuple[int, int, bytes, bytes]],
+        checkpoint: tuple[str, int] | None = None,
+    ) -> None:
+        """Store (pk, paper rev, text hash, vector) rows, replacing older vectors of the same
+        papers, and optionally set a checkpoint, all in ONE transaction."""
+
+    @abstractmethod
+    def iter_embeddings(
+        self, model_id: str, since_seq: int = 0, batch: int = 20000
+    ) -> Iterator[list[tuple[int, int, bytes]]]:
+        """(seq, pk, vector) rows written after ``since_seq``, in write order, in batches."""
+
+    @abstractmethod
+    def get_embeddings(self, model_id: str, pks: list[int]) -> dict[int, bytes]:
+        """pk -> vector for the papers that have one."""
+
+    @abstractmethod
+    def embedding_stats(self) -> list[dict]:
+        """One {"model_id", "dim", "vectors", "max_seq"} per model with stored vectors."""
+
+    @abstractmethod
+    def count_changed(self, since_rev: int) -> int:
+        """How many papers changed after ``since_rev`` (progress totals for indexers)."""
+
+    @abstractmethod
+    def get_checkpoint(self, name: str) -> int:
+        """A search indexing checkpoint (0 when never set)."""
+
+    @abstractmethod
+    def set_checkpoint(self, name: str, value: int) -> None: ...
 
     # --- harvest: checkpoints (implemented in sqlite_harvest.py) ----------------------------
+    @abstractmethod
+    def get_harvest(self, name: str) -> HarvestState | None:
+        """The checkpoint of the harvest called ``name``, or None if it never ran."""
+
+    @abstractmethod
+    def list_harvests(self) -> list[HarvestState]:
+        """Every harvest checkpoint, by name."""
+
+    @abstractmethod
+    def save_harvest_page(self, state: HarvestState, papers: list[Paper]) -> UpsertResult:
+        """Store one harvested page and the checkpoint that follows it in ONE transaction, so
+        a crash at any moment leaves both or neither (resume refetches at most that page)."""
+
 
     # --- web: listings, trending, votes, submissions (implemented in sqlite_feed.py) --------
+    @abstractmethod
+    def feed_entries(
+        self,
+        start_day: str,
+        end_day: str,
+        limit: int,
+        offset: int = 0,
+        order: str = "votes",
+        unvoted_only: bool = False,
+    ) -> tuple[list[FeedRow], int]:
+        """Papers listed on days ``start_day`` <= day < ``end_day`` (YYYY-MM-DD), one row each,
+        and how many there are. A paper's day: the day Hugging Face listed it if it was listed,
+        else its published (first version) day; a paper submitted by id is also listed on
+        the day it was submitted. ``order``: "votes" (most votes first) or "recent"."""
+
+    @abstractmethod
+    def feed_day_bounds(self, day: str) -> tuple[str | None, str | None, str | None]:
+        """(the last day with papers before ``day``, the first after it, the newest day)."""
+
+    @abstractmethod
+    def trending_candidates(self, start_day: str, end_day: str) -> list[FeedRow]:
+        """Papers with at least one vote (own or imported) listed in [start_day, end_day)."""
+
+    @abstractmethod
+    def category_entries(
+        self, category: str, limit: int, offset: int = 0
+    ) -> tuple[list[FeedRow], int]:
+        """Papers in ``category``, newest published first, and how many there are."""
+
+    @abstractmethod
+    def has_category(self, category: str) -> bool: ...
+
+    @abstractmethod
+    def vote_counts(self, pks: list[int]) -> dict[int, int]:
+        """Votes per paper: this site's own plus the imported Hugging Face upvotes."""
+
+    @abstractmethod
+    def add_vote(self, paper_id: str, user_id: int) -> bool:
+        """Record a user's vote; False if they had already voted for the paper."""
+
+    @abstractmethod
+    def add_submission(self, paper_id: str, via: str) -> tuple[str, bool]:
+        """List a stored paper on today's page: (submitted_at, whether new). A paper already
+        submitted keeps its first submission."""
+
+    @abstractmethod
+    def add_subscription(self, email: str, source: str = "web") -> tuple[str, bool]:
+        """Record an address as a pending subscriber: (normalised address, whether new).
+        Raises InputError when the address is not valid."""
+
+    @abstractmethod
+    def list_paper_pks(
+        self, limit: int, before_pk: int | None = None, category: str | None = None
+    ) -> list[int]:
+        """Paper keys, newest stored first, strictly below ``before_pk`` (a cursor)."""
+
+
+class FeedRow(NamedTuple):
+    """One paper on a listing: its key, listing day, when it appeared (an ISO date or time:
+    the listing day, the published time or the submission time) and its votes."""
+
+    pk: int
+    day: str
+    at: str
+    votes: int
+
+
+_EMAIL = re.compile(
+    r"^[^@\s\"<>(),;:\\\[\]]{1,64}"  # local part: no spaces, quotes or brackets
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}$"  # a domain with a dot
+)
+
+
+def normalize_email(email: str) -> str:
+    """A subscriber's address trimmed and with its domain lower-cased; InputError when it does
+    not look deliverable. Deliberately plain: the digest's confirmation mail is the real test."""
+    s = (email or "").strip()
+    if len(s) > 254 or not _EMAIL.match(s):
+        raise InputError(f"not a valid email address: {s[:80]!r}")
+    local, _, domain = s.rpartition("@")
+    return f"{local}@{domain.lower()}"

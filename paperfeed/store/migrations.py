@@ -62,11 +62,84 @@ CREATE TABLE hf_listings (
 CREATE INDEX hf_listings_day ON hf_listings(day);
 """
 
+# Harvest checkpoints: one row per resumable harvest. A page's papers and the row's new token
+# are written in one transaction, so the row always says exactly where to go on.
+_HARVEST_STATE = """
+CREATE TABLE harvest_state (
+    name TEXT PRIMARY KEY,           -- e.g. arxiv-oai:cs:arXiv (incremental) or with a window
+    params TEXT NOT NULL DEFAULT '{}',      -- JSON: what was asked for (set, format, ...)
+    token TEXT,                      -- resumptionToken for the next page; NULL: start or done
+    window_from TEXT,                -- YYYY-MM-DD
+    window_until TEXT,
+    pages INTEGER NOT NULL DEFAULT 0,
+    records INTEGER NOT NULL DEFAULT 0,
+    complete INTEGER NOT NULL DEFAULT 0,    -- 1 only once the server sent an empty token
+    started_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+
+# Web: this site's own votes (user accounts come later; a user votes once per paper), papers
+# submitted by id (they join the list of the day they were submitted), and subscription
+# requests recorded as pending until the digest feature confirms and sends them.
+_WEB = """
+CREATE TABLE votes (
+    paper_pk INTEGER NOT NULL REFERENCES papers(pk) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (paper_pk, user_id)
+);
+CREATE INDEX votes_created ON votes(created_at);
+
+CREATE TABLE submissions (
+    paper_pk INTEGER PRIMARY KEY REFERENCES papers(pk) ON DELETE CASCADE,
+    submitted_at TEXT NOT NULL,      -- ISO 8601 UTC; the paper is listed on this day
+    via TEXT NOT NULL DEFAULT ''     -- arxiv-api (fetched) or local (already stored)
+);
+CREATE INDEX submissions_at ON submissions(submitted_at);
+
+CREATE TABLE subscriptions (
+    email TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+    created_at TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',  -- the digest feature confirms and activates
+    source TEXT NOT NULL DEFAULT 'web'
+);
+"""
+
+# Search: stored vectors per embedding model (the source the vector indexes are rebuilt
+# from), and checkpoints of resumable indexing. ``seq`` orders writes per model so a vector
+# index beside the database can follow new rows incrementally; ``text_hash`` lets a paper
+# whose embedded text did not change keep its vector when other metadata changes.
+_EMBEDDINGS = """
+CREATE TABLE embedding_models (
+    id INTEGER PRIMARY KEY,
+    model_id TEXT NOT NULL UNIQUE,   -- model + backend + settings, as the embedder names it
+    dim INTEGER NOT NULL
+);
+CREATE TABLE embeddings (
+    model INTEGER NOT NULL REFERENCES embedding_models(id) ON DELETE CASCADE,
+    paper_pk INTEGER NOT NULL REFERENCES papers(pk) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    embedded_rev INTEGER NOT NULL,   -- the paper's rev when it was embedded
+    text_hash BLOB NOT NULL,
+    vector BLOB NOT NULL,            -- float32 little-endian, L2-normalised
+    PRIMARY KEY (model, paper_pk)
+);
+CREATE INDEX embeddings_seq ON embeddings(model, seq);
+CREATE TABLE search_checkpoints (
+    name TEXT PRIMARY KEY,           -- e.g. embed:<model_id>
+    value INTEGER NOT NULL
+);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_papers", _PAPERS),
     # --- search (vectors) migrations: append below, names "01xx_..." ---
+    ("0101_embeddings", _EMBEDDINGS),
     # --- harvest (checkpoints) migrations: append below, names "02xx_..." ---
+    ("0201_harvest_state", _HARVEST_STATE),
     # --- web (votes, submissions, pending subscriptions) migrations: append below, "03xx_..." ---
+    ("0301_web_votes_submissions_subscriptions", _WEB),
 ]
 
 

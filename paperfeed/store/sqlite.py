@@ -299,7 +299,8 @@ class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
             return self._with_listings({r[0]: self._row_to_paper(r) for r in rows})
 
     def iter_changed(self, since_rev: int, batch: int = 1000) -> Iterator[list[StoredPaper]]:
-        last_rev, last_pk = since_rev, 0
+        # Row-value paging: (rev, pk) strictly after (since_rev, +inf) means rev > since_rev.
+        last_rev, last_pk = since_rev, 2**63 - 1
         while True:
             with self._lock:
                 rows = self.conn.execute(

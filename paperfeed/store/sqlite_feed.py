@@ -3,12 +3,249 @@
 Mixed into ``SQLiteStore``: methods use ``self.conn`` (reads, under ``self._lock``) and
 ``self._write()`` (one BEGIN IMMEDIATE transaction). Declare each public method on the
 ``Store`` interface in base.py too, so a PostgreSQL backend can implement the same.
+
+Which day a paper belongs to (the daily, weekly and monthly pages, the daily feed):
+
+* a paper Hugging Face listed is shown on the day(s) HF listed it, not on its arXiv date,
+  because that is the day the community saw and voted on it (and HF lists papers a few days
+  after arXiv does, so showing both would list it twice);
+* any other paper is shown on the UTC day of its first version (``published``);
+* a paper submitted here by id is also shown on the day it was submitted.
+
+Within one range a paper appears once, on its latest day in the range. Votes are this site's
+own votes plus the paper's Hugging Face upvotes (the highest count seen: HF counts only grow).
 """
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta, timezone
+
+import orjson
+
+from ..errors import NotFoundError
+from .base import FeedRow, normalize_email
+
 __all__ = ["FeedMixin"]
+
+# Every paper listed in [:start, :end) with its day, the moment it appeared and its votes.
+# ``max(day)`` with a bare ``at`` column takes ``at`` from the same row (an SQLite rule).
+_LISTED = """
+WITH listed(pk, day, at) AS (
+    SELECT paper_pk, day, day FROM hf_listings WHERE day >= :start AND day < :end
+    UNION ALL
+    SELECT pk, substr(published, 1, 10), published FROM papers
+     WHERE published >= :start AND published < :end
+       AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = papers.pk)
+    UNION ALL
+    SELECT paper_pk, substr(submitted_at, 1, 10), submitted_at FROM submissions
+     WHERE submitted_at >= :start AND submitted_at < :end
+),
+one AS (SELECT pk, max(day) AS day, at FROM listed GROUP BY pk),
+scored AS (
+    SELECT pk, day, at,
+           (SELECT count(*) FROM votes v WHERE v.paper_pk = one.pk)
+           + coalesce((SELECT max(upvotes) FROM hf_listings h WHERE h.paper_pk = one.pk), 0)
+           AS votes
+      FROM one
+)
+"""
+
+_VOTES = (
+    "(SELECT count(*) FROM votes v WHERE v.paper_pk = {pk}) + "
+    "coalesce((SELECT max(upvotes) FROM hf_listings h WHERE h.paper_pk = {pk}), 0)"
+)
+
+_ORDERS = {
+    "votes": "votes DESC, day DESC, at DESC, pk DESC",
+    "recent": "day DESC, at DESC, pk DESC",
+}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _next_day(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
 class FeedMixin:
-    pass
+    # --- listings ------------------------------------------------------------------------
+    def feed_entries(
+        self,
+        start_day: str,
+        end_day: str,
+        limit: int,
+        offset: int = 0,
+        order: str = "votes",
+        unvoted_only: bool = False,
+    ) -> tuple[list[FeedRow], int]:
+        where = "WHERE votes = 0" if unvoted_only else ""
+        args = {"start": start_day, "end": end_day, "limit": limit, "offset": offset}
+        with self._lock:
+            rows = self.conn.execute(
+                f"{_LISTED} SELECT pk, day, at, votes FROM scored {where} "
+                f"ORDER BY {_ORDERS[order]} LIMIT :limit OFFSET :offset",
+                args,
+            ).fetchall()
+            if offset == 0 and len(rows) < limit:
+                total = len(rows)  # the page holds everything: no need to count
+            elif unvoted_only:
+                total = self.conn.execute(
+                    f"{_LISTED} SELECT count(*) FROM scored {where}", args
+                ).fetchone()[0]
+            else:
+                # Counting needs no votes: skip the per-paper vote lookups.
+                total = self.conn.execute(f"{_LISTED} SELECT count(*) FROM one", args).fetchone()[0]
+        return [FeedRow(*r) for r in rows], total
+
+    def trending_candidates(self, start_day: str, end_day: str) -> list[FeedRow]:
+        with self._lock:
+            rows = self.conn.execute(
+                f"{_LISTED} SELECT pk, day, at, votes FROM scored WHERE votes > 0",
+                {"start": start_day, "end": end_day},
+            ).fetchall()
+        return [FeedRow(*r) for r in rows]
+
+    def feed_day_bounds(self, day: str) -> tuple[str | None, str | None, str | None]:
+        after = _next_day(day) if day < "9999-12-31" else "9999-12-31"
+        c = self.conn
+        with self._lock:
+            # Each branch walks an index and stops at the first row (ORDER BY ... LIMIT 1).
+            prev = [
+                c.execute(
+                    "SELECT day FROM hf_listings WHERE day < ? ORDER BY day DESC LIMIT 1", (day,)
+                ).fetchone(),
+                c.execute(
+                    "SELECT substr(published, 1, 10) FROM papers WHERE published < ? "
+                    "AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = papers.pk) "
+                    "ORDER BY published DESC LIMIT 1",
+                    (day,),
+                ).fetchone(),
+                c.execute(
+                    "SELECT substr(submitted_at, 1, 10) FROM submissions WHERE submitted_at < ? "
+                    "ORDER BY submitted_at DESC LIMIT 1",
+                    (day,),
+                ).fetchone(),
+            ]
+            nxt = [
+                c.execute(
+                    "SELECT day FROM hf_listings WHERE day >= ? ORDER BY day LIMIT 1", (after,)
+                ).fetchone(),
+                c.execute(
+                    "SELECT substr(published, 1, 10) FROM papers WHERE published >= ? "
+                    "AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = papers.pk) "
+                    "ORDER BY published LIMIT 1",
+                    (after,),
+                ).fetchone(),
+                c.execute(
+                    "SELECT substr(submitted_at, 1, 10) FROM submissions WHERE submitted_at >= ? "
+                    "ORDER BY submitted_at LIMIT 1",
+                    (after,),
+                ).fetchone(),
+            ]
+            newest = [
+                c.execute("SELECT max(day) FROM hf_listings").fetchone(),
+                c.execute(
+                    "SELECT substr(published, 1, 10) FROM papers WHERE published IS NOT NULL "
+                    "AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = papers.pk) "
+                    "ORDER BY published DESC LIMIT 1"
+                ).fetchone(),
+                c.execute("SELECT substr(max(submitted_at), 1, 10) FROM submissions").fetchone(),
+            ]
+
+        def days(rows):
+            # A day is ten characters (YYYY-MM-DD); anything else is a malformed date.
+            return [r[0] for r in rows if r and r[0] and len(r[0]) == 10]
+
+        p, n, w = days(prev), days(nxt), days(newest)
+        return (max(p) if p else None, min(n) if n else None, max(w) if w else None)
+
+    def category_entries(
+        self, category: str, limit: int, offset: int = 0
+    ) -> tuple[list[FeedRow], int]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT p.pk, substr(coalesce(p.published, ''), 1, 10), coalesce(p.published, ''), "
+                + _VOTES.format(pk="p.pk")
+                + " FROM paper_categories c JOIN papers p ON p.pk = c.paper_pk "
+                "WHERE c.category = ? ORDER BY p.published DESC, p.pk DESC LIMIT ? OFFSET ?",
+                (category, limit, offset),
+            ).fetchall()
+            total = self.conn.execute(
+                "SELECT count(*) FROM paper_categories WHERE category = ?", (category,)
+            ).fetchone()[0]
+        return [FeedRow(*r) for r in rows], total
+
+    def has_category(self, category: str) -> bool:
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT 1 FROM paper_categories WHERE category = ? LIMIT 1", (category,)
+            ).fetchone()
+        return row is not None
+
+    def list_paper_pks(
+        self, limit: int, before_pk: int | None = None, category: str | None = None
+    ) -> list[int]:
+        before = before_pk if before_pk is not None else 2**63 - 1
+        with self._lock:
+            if category:
+                rows = self.conn.execute(
+                    "SELECT paper_pk FROM paper_categories WHERE category = ? AND paper_pk < ? "
+                    "ORDER BY paper_pk DESC LIMIT ?",
+                    (category, before, limit),
+                ).fetchall()
+            else:
+                rows = self.conn.execute(
+                    "SELECT pk FROM papers WHERE pk < ? ORDER BY pk DESC LIMIT ?", (before, limit)
+                ).fetchall()
+        return [r[0] for r in rows]
+
+    # --- votes -----------------------------------------------------------------------------
+    def vote_counts(self, pks: list[int]) -> dict[int, int]:
+        if not pks:
+            return {}
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT value, " + _VOTES.format(pk="value") + " FROM json_each(?)",
+                (orjson.dumps(list(pks)).decode(),),
+            ).fetchall()
+        return dict(rows)
+
+    def _pk_of(self, conn, paper_id: str) -> int:
+        row = conn.execute("SELECT pk FROM papers WHERE id = ?", (paper_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no paper with id {paper_id!r}")
+        return row[0]
+
+    def add_vote(self, paper_id: str, user_id: int) -> bool:
+        with self._write() as conn:
+            pk = self._pk_of(conn, paper_id)
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO votes (paper_pk, user_id, created_at) VALUES (?, ?, ?)",
+                (pk, int(user_id), _now()),
+            )
+            return cur.rowcount == 1
+
+    # --- submissions and subscriptions ---------------------------------------------------
+    def add_submission(self, paper_id: str, via: str) -> tuple[str, bool]:
+        with self._write() as conn:
+            pk = self._pk_of(conn, paper_id)
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO submissions (paper_pk, submitted_at, via) VALUES (?, ?, ?)",
+                (pk, _now(), via),
+            )
+            at = conn.execute(
+                "SELECT submitted_at FROM submissions WHERE paper_pk = ?", (pk,)
+            ).fetchone()[0]
+            return at, cur.rowcount == 1
+
+    def add_subscription(self, email: str, source: str = "web") -> tuple[str, bool]:
+        address = normalize_email(email)
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO subscriptions (email, created_at, status, source) "
+                "VALUES (?, ?, 'pending', ?)",
+                (address, _now(), source),
+            )
+            return address, cur.rowcount == 1
