@@ -7,6 +7,8 @@ with every finished batch kept; re-running the import is idempotent and complete
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from pathlib import Path
 from typing import Iterable
 
@@ -25,6 +27,48 @@ def sample_path() -> Path:
     return Path(__file__).parent / "data" / "sample.jsonl.gz"
 
 
+class _Writer:
+    """Writes batches on a second thread while the caller parses the next ones.
+
+    sqlite3 releases the GIL while SQLite works, so on two cores parsing (Python) and
+    writing (mostly C) overlap. The queue holds at most two batches, which bounds memory.
+    """
+
+    def __init__(self, store: Store, report: ImportReport, bar: tqdm | None):
+        self._store, self._report, self._bar = store, report, bar
+        self._queue: queue.Queue[list[Paper] | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="paperfeed-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain after a failure; the caller re-raises it
+            try:
+                res = self._store.upsert_papers(batch)
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                self._error = e
+                continue
+            self._report.added += res.added
+            self._report.updated += res.updated
+            self._report.unchanged += res.unchanged
+            if self._bar is not None:
+                self._bar.update(len(batch))
+
+    def put(self, batch: list[Paper]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(batch)
+
+    def close(self) -> None:
+        """Wait for every queued batch to be written (each batch is its own transaction)."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 def import_records(
     store: Store,
     records: Iterable[Paper | Rejected],
@@ -32,26 +76,22 @@ def import_records(
     batch_size: int = 5000,
     bar: tqdm | None = None,
 ) -> None:
+    writer = _Writer(store, report, bar)
     buf: list[Paper] = []
-
-    def flush() -> None:
-        res = store.upsert_papers(buf)
-        report.added += res.added
-        report.updated += res.updated
-        report.unchanged += res.unchanged
-        if bar is not None:
-            bar.update(len(buf))
-        buf.clear()
-
-    for rec in records:
-        if isinstance(rec, Rejected):
-            report.reject(rec.where, rec.why)
-            continue
-        buf.append(rec)
-        if len(buf) >= batch_size:
-            flush()
-    if buf:
-        flush()
+    try:
+        for rec in records:
+            if isinstance(rec, Rejected):
+                report.reject(rec.where, rec.why)
+                continue
+            buf.append(rec)
+            if len(buf) >= batch_size:
+                writer.put(buf)
+                buf = []
+        if buf:
+            writer.put(buf)
+    finally:
+        # Also on Ctrl-C: batches already handed over finish, so the counts stay true.
+        writer.close()
 
 
 def import_files(

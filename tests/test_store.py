@@ -61,7 +61,7 @@ def test_add_then_unchanged_then_new_version_replaces(db_path):
     assert got.paper.updated == "2024-01-02T00:00:00Z"
     assert got.rev > rev_before
     # side table follows the new author list
-    keys = [r[0] for r in s.conn.execute("SELECT key FROM paper_authors WHERE paper_pk=?", (got.pk,))]
+    keys = [r[0] for r in s.conn.execute("SELECT key FROM paper_authors WHERE paper_pk=? ORDER BY pos", (got.pk,))]
     assert keys == ["ada lovelace"]
     # an older version arriving later does not roll the paper back
     r = s.upsert_papers([paper(version=1)])

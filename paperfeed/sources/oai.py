@@ -152,7 +152,7 @@ def _dc_format(md: Element, header_id: str | None, where: str) -> Paper | Reject
     for d in values.get("description", []):
         d = clean(d) or ""
         if d.startswith("Comment:"):
-            comments = comments or d[len("Comment:"):].strip()
+            comments = comments or d[len("Comment:") :].strip()
         elif abstract is None:
             abstract = d
     # Subjects become category codes where arXiv's taxonomy knows the name; others stay raw.
@@ -173,7 +173,9 @@ def _dc_format(md: Element, header_id: str | None, where: str) -> Paper | Reject
         doi=doi,
         journal_ref=journal_ref,
         comments=comments,
-        links=arxiv_links(base, version, doi) if is_arxiv else ({"doi": f"https://doi.org/{doi}"} if doi else {}),
+        links=arxiv_links(base, version, doi)
+        if is_arxiv
+        else ({"doi": f"https://doi.org/{doi}"} if doi else {}),
         source=SOURCE,
     )
 

@@ -13,7 +13,7 @@ import orjson
 
 from ..ids import parse_arxiv_id
 from ..models import Paper, Rejected
-from .text import _fast_rfc2822, first_doi, parse_date
+from .text import _fast_rfc2822, clean, first_doi, parse_date
 
 __all__ = ["parse_snapshot", "snapshot_record", "SOURCE"]
 
@@ -36,10 +36,6 @@ def _date(s: object) -> str:
 
 
 def _base_id(rid: object) -> str:
-    # New-style ids ("0704.0001", "2606.00467") are nearly all of the snapshot: check them
-    # with string ops and leave the regex to old-style ids like "hep-th/9901001".
-    if type(rid) is str and len(rid) in (9, 10) and rid[4] == "." and rid[:4].isdigit() and rid[5:].isdigit():
-        return rid
     parsed = parse_arxiv_id(rid) if type(rid) is str else None
     if parsed is None:
         raise _Bad(f"id {rid!r} is not an arXiv id")
@@ -64,24 +60,32 @@ def snapshot_record(r: object) -> Paper:
     """One decoded snapshot object -> Paper; raises ValueError/KeyError/TypeError if bad."""
     if type(r) is not dict:
         raise _Bad("line is not a JSON object")
-    pid = _base_id(r["id"])
+    pid = r["id"]
+    # New-style ids ("0704.0001", "2606.00467") are nearly all of the snapshot: check them
+    # with string ops and leave the regex to old-style ids like "hep-th/9901001".
+    if not (
+        type(pid) is str and len(pid) in (9, 10) and pid[4] == "."
+        and pid[:4].isdigit() and pid[5:].isdigit() and pid.isascii()
+    ):  # fmt: skip
+        pid = _base_id(pid)
     title = r.get("title")
     if not title or type(title) is not str or title.isspace():
         raise _Bad(f"{pid}: missing title")
-    title = " ".join(title.split())
+    title = clean(title)
     abstract = r.get("abstract")
-    abstract = " ".join(abstract.split()) if abstract else ""
+    abstract = clean(abstract) if abstract else ""
 
     parsed = r.get("authors_parsed")
     if parsed:
-        authors = []
-        for a in parsed:
-            # [last, first, suffix(, "")]: "First Last Suffix", skipping empty parts
-            name = f"{a[1]} {a[0]}" if len(a) > 1 and a[1] else a[0]
-            if len(a) > 2 and a[2]:
-                name = f"{name} {a[2]}"
-            if name:
-                authors.append(name)
+        # [last, first, suffix(, "")] -> "First Last Suffix", skipping empty parts
+        authors = [
+            (f"{a[1]} {a[0]}" if a[1] else a[0])
+            if len(a) < 3 or not a[2]
+            else (f"{a[1]} {a[0]} {a[2]}" if a[1] else f"{a[0]} {a[2]}")
+            for a in parsed
+        ]
+        if "" in authors:
+            authors = [a for a in authors if a]
     else:
         authors = _authors_from_text(r.get("authors") or "")
 
@@ -90,16 +94,16 @@ def snapshot_record(r: object) -> Paper:
     version = published = updated = None
     versions = r.get("versions")
     if versions:
-        if len(versions) == 1:
-            v = versions[0]
-            version = int(v["version"][1:])
-            published = updated = _date(v["created"])
+        n = len(versions)
+        first, last = versions[0], versions[-1]
+        if first["version"] == "v1" and int(last["version"][1:]) == n:
+            version = n  # the usual v1..vN in order
         else:
-            # Ordered v1..vN in practice; ordering by number costs little and trusts nothing.
             by_num = sorted(versions, key=lambda v: int(v["version"][1:]))
-            version = int(by_num[-1]["version"][1:])
-            published = _date(by_num[0]["created"])
-            updated = _date(by_num[-1]["created"])
+            first, last = by_num[0], by_num[-1]
+            version = int(last["version"][1:])
+        published = _date(first["created"])
+        updated = published if n == 1 else _date(last["created"])
     update_date = r.get("update_date")
     if updated is None and update_date:
         updated = parse_date(update_date)
@@ -109,7 +113,9 @@ def snapshot_record(r: object) -> Paper:
         doi = first_doi(doi)
     links = {
         "abs": f"https://arxiv.org/abs/{pid}",
-        "pdf": f"https://arxiv.org/pdf/{pid}v{version}" if version else f"https://arxiv.org/pdf/{pid}",
+        "pdf": f"https://arxiv.org/pdf/{pid}v{version}"
+        if version
+        else f"https://arxiv.org/pdf/{pid}",
     }
     if doi:
         links["doi"] = f"https://doi.org/{doi}"
@@ -126,8 +132,8 @@ def snapshot_record(r: object) -> Paper:
         published=published,
         updated=updated,
         doi=doi or None,
-        journal_ref=" ".join(jref.split()) if jref else None,
-        comments=" ".join(comments.split()) if comments else None,
+        journal_ref=clean(jref) if jref else None,
+        comments=clean(comments) if comments else None,
         links=links,
         source=SOURCE,
     )

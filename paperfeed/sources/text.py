@@ -11,16 +11,43 @@ _MONTHS = {
     "Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6,
     "Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12,
 }  # fmt: skip
+# Whitespace that str.split() splits on besides " " and "\n"; clean() defers to split()
+# when any is present.
+_ODD_ASCII_SPACE = ("\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
+_UNICODE_SPACE = (
+    "\x85", "\xa0", "\u1680", "\u2000", "\u2001", "\u2002", "\u2003", "\u2004", "\u2005",
+    "\u2006", "\u2007", "\u2008", "\u2009", "\u200a", "\u2028", "\u2029", "\u202f", "\u205f",
+    "\u3000",
+)  # fmt: skip
+# "Mon, 2 Apr 2007" -> "2007-04-02" ("" when invalid). Thousands of papers share a day, so
+# the snapshot's version dates hit this cache nearly always; the cap bounds odd inputs.
+_DAY_CACHE: dict[str, str] = {}
+_DAY_CACHE_MAX = 100_000
 
 
 def clean(s: str | None) -> str | None:
     """Collapse arXiv's hard line-wraps and runs of whitespace to single spaces; strip.
 
     None stays None (so "absent" and "empty" remain distinguishable); "" stays "".
+    Same result as ``" ".join(s.split())``, but text without odd whitespace (nearly every
+    abstract) takes a path of C-level searches and replaces that is 2-3x faster: this runs
+    on every snapshot record.
     """
     if s is None:
         return None
-    return " ".join(s.split())
+    if "\n" in s:
+        s = s.replace("\n  ", " ").replace("\n", " ")  # arXiv wraps, and paragraph indents
+    for ch in _ODD_ASCII_SPACE:
+        if ch in s:
+            return " ".join(s.split())
+    if not s.isascii():
+        for ch in _UNICODE_SPACE:
+            if ch in s:
+                return " ".join(s.split())
+    s = s.strip(" ")
+    while "  " in s:
+        s = s.replace("  ", " ")
+    return s
 
 
 def _utc_iso(dt: datetime) -> str:
@@ -28,9 +55,26 @@ def _utc_iso(dt: datetime) -> str:
     if dt.tzinfo is not None:
         dt = dt.astimezone(timezone.utc)
     return (
-        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
-        f"T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}Z"
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}Z"
     )
+
+
+def _rfc2822_day(text: str) -> str:
+    parts = text.split()
+    if len(parts) == 4:  # the weekday is optional in RFC 2822, and never checked here
+        parts = parts[1:]
+    if len(parts) != 3:
+        return ""
+    d, mon, y = parts
+    m = _MONTHS.get(mon)
+    if m is None or not (
+        d.isascii() and d.isdigit() and y.isascii() and y.isdigit() and len(y) == 4
+    ):
+        return ""
+    try:
+        return date(int(y), m, int(d)).isoformat()
+    except ValueError:
+        return ""
 
 
 def _fast_rfc2822(s: str) -> str | None:
@@ -39,19 +83,22 @@ def _fast_rfc2822(s: str) -> str | None:
     The snapshot carries one such date per version, so this is on the hot import path;
     anything unusual returns None and goes the slow, general way.
     """
-    parts = s.split(" ")
-    if len(parts) != 6 or parts[5] != "GMT":
+    if len(s) < 25 or s[-4:] != " GMT" or s[-13] != " ":
         return None
-    _, d, mon, y, hms, _ = parts
-    m = _MONTHS.get(mon)
-    if m is None or len(hms) != 8 or hms[2] != ":" or hms[5] != ":":
+    hms = s[-12:-4]
+    if not (
+        hms.isascii() and hms[2] == ":" and hms[5] == ":"
+        and hms[:2].isdigit() and hms[3:5].isdigit() and hms[6:].isdigit()
+        and hms[:2] <= "23" and hms[3:5] <= "59" and hms[6:] <= "59"
+    ):  # fmt: skip
         return None
-    try:
-        # Building the datetime validates every field (31 Feb, hour 25 ...).
-        dt = datetime(int(y), m, int(d), int(hms[:2]), int(hms[3:5]), int(hms[6:]))
-    except ValueError:
-        return None
-    return f"{dt.year:04d}-{m:02d}-{dt.day:02d}T{hms}Z"
+    key = s[:-13]
+    day = _DAY_CACHE.get(key)
+    if day is None:
+        day = _rfc2822_day(key)
+        if len(_DAY_CACHE) < _DAY_CACHE_MAX:
+            _DAY_CACHE[key] = day
+    return f"{day}T{hms}Z" if day else None
 
 
 def parse_date(s: str) -> str:
@@ -106,7 +153,9 @@ def arxiv_links(base_id: str, version: int | None, doi: str | None) -> dict[str,
     a re-import from another source does not look like a change."""
     links = {
         "abs": f"https://arxiv.org/abs/{base_id}",
-        "pdf": f"https://arxiv.org/pdf/{base_id}v{version}" if version else f"https://arxiv.org/pdf/{base_id}",
+        "pdf": f"https://arxiv.org/pdf/{base_id}v{version}"
+        if version
+        else f"https://arxiv.org/pdf/{base_id}",
     }
     if doi:
         links["doi"] = f"https://doi.org/{doi}"

@@ -58,9 +58,7 @@ class _LineTracker:
         return self._builder.close()
 
 
-def iter_elements(
-    source: BinaryIO | bytes, tags: Collection[str]
-) -> Iterator[tuple[Element, int]]:
+def iter_elements(source: BinaryIO | bytes, tags: Collection[str]) -> Iterator[tuple[Element, int]]:
     """Yield ``(element, start line)`` for each complete element whose qualified tag is in
     ``tags``, in document order, then drop it from the tree so memory stays flat.
 

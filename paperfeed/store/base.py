@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple
@@ -69,9 +70,17 @@ class HarvestState:
 
 def author_key(name: str) -> str:
     """Folded form of an author's name: accents stripped, case folded, spaces collapsed.
-    "Balázs, C." and "Balazs, C." get the same key."""
+    "Balázs, C." and "Balazs, C." get the same key. On the import hot path: most names are
+    ASCII and already single-spaced by the parsers, so that case is one ``lower()``."""
     if name.isascii():
-        return " ".join(name.casefold().split())
+        key = name.lower()
+        return key if "  " not in key and key == key.strip() else " ".join(key.split())
+    return _fold(name)
+
+
+@lru_cache(maxsize=1 << 16)
+def _fold(name: str) -> str:
+    # Non-ASCII names repeat across an author's papers; the cache spares the NFKD pass.
     s = unicodedata.normalize("NFKD", name)
     s = "".join(c for c in s if not unicodedata.combining(c))
     return " ".join(s.casefold().split())
@@ -256,8 +265,12 @@ class Store(ABC):
         the day it was submitted. ``order``: "votes" (most votes first) or "recent"."""
 
     @abstractmethod
-    def feed_day_bounds(self, day: str) -> tuple[str | None, str | None, str | None]:
-        """(the last day with papers before ``day``, the first after it, the newest day)."""
+    def feed_day_bounds(self, day: str) -> tuple[str | None, str | None]:
+        """(the last day with papers before ``day``, the first day with papers after it)."""
+
+    @abstractmethod
+    def feed_recent_days(self, before_day: str, n: int) -> list[str]:
+        """The ``n`` newest days with papers before ``before_day``, newest first."""
 
     @abstractmethod
     def trending_candidates(self, start_day: str, end_day: str) -> list[FeedRow]:
@@ -309,7 +322,7 @@ class FeedRow(NamedTuple):
 
 _EMAIL = re.compile(
     r"^[^@\s\"<>(),;:\\\[\]]{1,64}"  # local part: no spaces, quotes or brackets
-    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}$"  # a domain with a dot
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}\Z"  # a domain with a dot
 )
 
 

@@ -36,14 +36,15 @@ CREATE INDEX papers_rev ON papers(rev);
 CREATE INDEX papers_published ON papers(published);
 
 -- Authors in order; ``key`` is the folded name used to search and follow an author.
+-- Keyed by (key, paper) so "papers by this author" is one range scan and the import writes
+-- one B-tree per author row, not a table plus an index.
 CREATE TABLE paper_authors (
+    key TEXT NOT NULL,
     paper_pk INTEGER NOT NULL REFERENCES papers(pk) ON DELETE CASCADE,
     pos INTEGER NOT NULL,
     name TEXT NOT NULL,
-    key TEXT NOT NULL,
-    PRIMARY KEY (paper_pk, pos)
+    PRIMARY KEY (key, paper_pk, pos)
 ) WITHOUT ROWID;
-CREATE INDEX paper_authors_key ON paper_authors(key);
 
 CREATE TABLE paper_categories (
     category TEXT NOT NULL,

@@ -138,7 +138,7 @@ class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
                 merged = merge_papers(old.paper, p)
                 h = content_hash(merged, sources)
                 if h != old_hash:
-                    updates.append((pk, merged, sources, h))
+                    updates.append((pk, merged, sources, h, old.paper))
                     changed = True
             if p.listed_on and self._listing_changed(conn, pk, p):
                 listings.append((pk, p))
@@ -149,8 +149,8 @@ class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
                 result.unchanged += 1
         if inserts:
             self._insert(conn, inserts, now, rev, listings)
-        for pk, merged, sources, h in updates:
-            self._update(conn, pk, merged, sources, h, rev)
+        for pk, merged, sources, h, old_paper in updates:
+            self._update(conn, pk, merged, sources, h, rev, old_paper)
         if listings:
             conn.executemany(
                 "INSERT INTO hf_listings (paper_pk, day, upvotes, num_comments) "
@@ -170,11 +170,14 @@ class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
 
     def _insert(self, conn, papers: list[Paper], now: str, rev: int, listings: list) -> None:
         dumps = orjson.dumps
+        # We hold the write lock, so the next free keys are ours: no read-back query needed.
+        first = conn.execute("SELECT coalesce(max(pk), 0) + 1 FROM papers").fetchone()[0]
         rows = []
-        for p in papers:
+        for pk, p in enumerate(papers, first):
             sources = [p.source] if p.source else []
             rows.append(
                 (
+                    pk,
                     p.id,
                     p.version,
                     p.title,
@@ -195,22 +198,18 @@ class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
                 )
             )
         conn.executemany(
-            "INSERT INTO papers (id, version, title, abstract, authors, categories, "
+            "INSERT INTO papers (pk, id, version, title, abstract, authors, categories, "
             "primary_category, published, updated, doi, journal_ref, comments, links, sources, "
-            "content_hash, added_at, rev) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "content_hash, added_at, rev) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
-        # Fetch the new integer keys in one query to fill the side tables.
-        pks = dict(
-            conn.execute(
-                "SELECT id, pk FROM papers WHERE rev = ? AND id IN (SELECT value FROM json_each(?))",
-                (rev, dumps([p.id for p in papers]).decode()),
-            ).fetchall()
-        )
-        self._write_side_tables(conn, [(pks[p.id], p) for p in papers])
-        listings.extend((pks[p.id], p) for p in papers if p.listed_on)
+        items = list(enumerate(papers, first))
+        self._write_side_tables(conn, items)
+        listings.extend((pk, p) for pk, p in items if p.listed_on)
 
-    def _update(self, conn, pk: int, p: Paper, sources: list[str], h: bytes, rev: int) -> None:
+    def _update(
+        self, conn, pk: int, p: Paper, sources: list[str], h: bytes, rev: int, old: Paper
+    ) -> None:
         conn.execute(
             "UPDATE papers SET version=?, title=?, abstract=?, authors=?, categories=?, "
             "primary_category=?, published=?, updated=?, doi=?, journal_ref=?, comments=?, "
@@ -234,15 +233,22 @@ class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
                 pk,
             ),
         )
-        conn.execute("DELETE FROM paper_authors WHERE paper_pk = ?", (pk,))
-        conn.execute("DELETE FROM paper_categories WHERE paper_pk = ?", (pk,))
+        # The side tables are keyed by name/category first: delete by the old record's values.
+        conn.executemany(
+            "DELETE FROM paper_authors WHERE key = ? AND paper_pk = ?",
+            [(author_key(a), pk) for a in set(old.authors)],
+        )
+        conn.executemany(
+            "DELETE FROM paper_categories WHERE category = ? AND paper_pk = ?",
+            [(c, pk) for c in set(old.categories)],
+        )
         self._write_side_tables(conn, [(pk, p)])
 
     @staticmethod
     def _write_side_tables(conn, items: list[tuple[int, Paper]]) -> None:
         conn.executemany(
-            "INSERT INTO paper_authors (paper_pk, pos, name, key) VALUES (?, ?, ?, ?)",
-            [(pk, i, a, author_key(a)) for pk, p in items for i, a in enumerate(p.authors)],
+            "INSERT INTO paper_authors (key, paper_pk, pos, name) VALUES (?, ?, ?, ?)",
+            [(author_key(a), pk, i, a) for pk, p in items for i, a in enumerate(p.authors)],
         )
         conn.executemany(
             "INSERT OR IGNORE INTO paper_categories (category, paper_pk) VALUES (?, ?)",

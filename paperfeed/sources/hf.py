@@ -1,0 +1,114 @@
+"""Hugging Face Daily Papers (``GET https://huggingface.co/api/daily_papers``) -> Papers.
+
+The body is a JSON array of items ``{paper: {...}, numComments, publishedAt, ...}``; a
+single item object is accepted too, and so is the older schema whose authors carry a
+nested ``user``. A day's response is small (tens of items), so it is decoded whole; each
+item is then checked on its own, and a bad one is reported without losing the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import orjson
+
+from ..ids import parse_arxiv_id
+from ..models import Paper, Rejected
+from .text import arxiv_links, clean, day_of, parse_date
+
+__all__ = ["parse_hf", "hf_item", "SOURCE"]
+
+SOURCE = "hf-daily"
+
+
+class _Bad(ValueError):
+    """An item-level problem with a message fit for the user."""
+
+
+def _str(d: dict[str, Any], key: str) -> str | None:
+    v = d.get(key)
+    return v if isinstance(v, str) and v.strip() else None
+
+
+def _count(v: object) -> int | None:
+    # bool is an int in Python; a true/false vote count is garbage, not 1/0.
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
+def _author(a: object) -> str | None:
+    if isinstance(a, str):
+        return clean(a) or None
+    if isinstance(a, dict):
+        name = _str(a, "name")
+        if name is None and isinstance(a.get("user"), dict):
+            name = _str(a["user"], "fullname")  # older schema: the name may sit on the user
+        return clean(name) if name else None
+    return None
+
+
+def hf_item(item: object) -> Paper:
+    """One daily-papers item -> Paper; raises ValueError/TypeError when it is not one."""
+    if not isinstance(item, dict):
+        raise _Bad("item is not a JSON object")
+    paper = item.get("paper")
+    if not isinstance(paper, dict):
+        raise _Bad("item has no 'paper' object")
+    raw_id = paper.get("id")
+    parsed = parse_arxiv_id(raw_id) if isinstance(raw_id, str) else None
+    if parsed is None:
+        raise _Bad(f"paper id {raw_id!r} is not an arXiv id")
+    base, version = parsed
+    title = clean(_str(paper, "title") or _str(item, "title"))
+    if not title:
+        raise _Bad(f"{base}: missing title")
+    try:
+        published = parse_date(paper["publishedAt"]) if _str(paper, "publishedAt") else None
+        # The day HF listed it; old responses lack submittedOnDailyAt, and there the item's
+        # own publishedAt is the listing time.
+        listed = _str(paper, "submittedOnDailyAt") or _str(item, "publishedAt")
+        listed_on = day_of(listed) if listed else None
+    except ValueError as exc:
+        raise _Bad(f"{base}: {exc}") from None
+    authors = [n for a in paper.get("authors") or [] if (n := _author(a))]
+    links = arxiv_links(base, version, None)
+    links["hf"] = f"https://huggingface.co/papers/{base}"
+    for key, field in (("code", "githubRepo"), ("project", "projectPage")):
+        url = _str(paper, field)
+        if url:
+            links[key] = url.strip()
+    return Paper(
+        id=base,
+        title=title,
+        abstract=clean(_str(paper, "summary") or _str(item, "summary")) or "",
+        authors=authors,
+        version=version,
+        published=published,
+        links=links,
+        source=SOURCE,
+        upvotes=_count(paper.get("upvotes")),
+        num_comments=_count(item.get("numComments")),
+        listed_on=listed_on,
+    )
+
+
+def parse_hf(stream: BinaryIO | bytes, where: str) -> Iterator[Paper | Rejected]:
+    """Yield a Paper per item, or a Rejected at ``where:item N`` (1-based) for a bad one."""
+    raw = stream if isinstance(stream, (bytes, bytearray)) else stream.read()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        yield Rejected(where, f"malformed JSON: {exc}")
+        return
+    if isinstance(body, dict):
+        body = [body]
+    if not isinstance(body, list):
+        yield Rejected(where, "expected a JSON array of daily-paper items")
+        return
+    for n, item in enumerate(body, 1):
+        try:
+            yield hf_item(item)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            yield Rejected(
+                f"{where}:item {n}", str(exc) if isinstance(exc, _Bad) else f"bad value: {exc}"
+            )
