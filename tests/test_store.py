@@ -217,3 +217,15 @@ def test_corrupt_file_is_a_clear_error(tmp_path, cli, text):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert str(cli.db) in proc.stderr
+
+
+def test_versionless_record_with_later_date_is_authoritative(db_path):
+    """OAI-PMH records carry dates but no version: a later-dated one replaces the metadata."""
+    s = open_store(str(db_path))
+    s.upsert_papers([paper(version=None, updated="2024-01-01", title="Old title", source="arxiv-oai")])
+    r = s.upsert_papers([paper(version=None, updated="2024-02-01", title="New title", source="arxiv-oai")])
+    assert r.updated == 1
+    assert s.get_paper("2401.00001").paper.title == "New title"
+    r = s.upsert_papers([paper(version=None, updated="2023-12-01", title="Older", source="arxiv-oai")])
+    assert s.get_paper("2401.00001").paper.title == "New title"
+    s.close()

@@ -2,10 +2,245 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
+import threading
+from datetime import datetime
+
 import click
+
+from ..clictx import Context, echo_json, pass_ctx
+from ..errors import HarvestError
+from ..models import ImportReport
+from .oai import FORMATS
+from .report import HarvestReport
 
 __all__ = ["register"]
 
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _day(d: datetime | None) -> str | None:
+    return d.date().isoformat() if d else None
+
+
+def _totals(reports: list[HarvestReport]) -> dict:
+    total = ImportReport()
+    for r in reports:
+        total.added += r.counts.added
+        total.updated += r.counts.updated
+        total.unchanged += r.counts.unchanged
+        total.rejected += r.counts.rejected
+    d = total.as_dict()
+    d.pop("errors")
+    d["complete"] = all(r.complete for r in reports)
+    d["missing"] = [m for r in reports for m in r.missing]
+    d["harvests"] = [r.as_dict() for r in reports]
+    return d
+
+
+def _print(reports: list[HarvestReport], as_json: bool) -> None:
+    if as_json:
+        echo_json(_totals(reports))
+        return
+    for r in reports:
+        click.echo(r.summary())
+        for e in r.counts.errors:
+            click.echo(f"  {e.where}: {e.why}", err=True)
+        if r.missing:
+            click.echo(f"  not found on arXiv: {' '.join(r.missing)}", err=True)
+
+
+def _log_to_stdout(level: int = logging.INFO) -> None:
+    """`paperfeed run` logs one line per event to stdout (journald / a cron log keep it)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+    )
+    root = logging.getLogger("paperfeed")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
 
 def register(main: click.Group) -> None:
-    pass
+    @main.group()
+    def harvest() -> None:
+        """Fetch new papers from arXiv (OAI-PMH, API) and Hugging Face Daily Papers.
+
+        Requests are spaced by harvest_interval (3 s) per host, retried politely, and every
+        page is stored with a checkpoint, so an interrupted harvest resumes when the same
+        command is run again.
+
+        Example: paperfeed harvest arxiv --set cs
+        """
+
+    @harvest.command("arxiv")
+    @click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        help="OAI-PMH set, e.g. cs, math, physics:hep-th (repeatable; default: harvest_sets).",
+    )
+    @click.option(
+        "--from",
+        "date_from",
+        type=_DATE,
+        metavar="DATE",
+        help="First day (YYYY-MM-DD). Default: where the last complete harvest ended.",
+    )
+    @click.option("--until", "date_until", type=_DATE, metavar="DATE", help="Last day (default: today, UTC).")
+    @click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        help="Metadata format (default: the harvest_format setting, arXiv).",
+    )
+    @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+    @pass_ctx
+    def harvest_arxiv_cmd(
+        c: Context,
+        sets: tuple[str, ...],
+        date_from: datetime | None,
+        date_until: datetime | None,
+        fmt: str | None,
+        as_json: bool,
+    ) -> None:
+        """Harvest arXiv listings with OAI-PMH ListRecords, following resumption tokens.
+
+        Without --from the harvest is incremental: it starts on the day the last complete one
+        ended. With --from/--until it fetches that window; an interrupted run of either kind
+        resumes from its checkpoint when run again.
+
+        Example: paperfeed harvest arxiv --set cs --from 2024-01-25 --until 2024-01-26
+        """
+        from .http import PoliteClient
+        from .oai import harvest_arxiv
+
+        reports: list[HarvestReport] = []
+        with PoliteClient(c.settings) as client:
+            for set_spec in sets or c.settings.harvest_sets.split(","):
+                try:
+                    reports.append(
+                        harvest_arxiv(
+                            c.store,
+                            c.settings,
+                            set_spec,
+                            _day(date_from),
+                            _day(date_until),
+                            fmt or c.settings.harvest_format,
+                            client=client,
+                            progress=c.progress,
+                        )
+                    )
+                except HarvestError:
+                    if not as_json:  # say what the sets before this one stored
+                        _print(reports, as_json=False)
+                    raise
+        _print(reports, as_json)
+
+    @harvest.command("arxiv-ids")
+    @click.argument("ids", nargs=-1, required=True)
+    @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+    @pass_ctx
+    def harvest_ids_cmd(c: Context, ids: tuple[str, ...], as_json: bool) -> None:
+        """Fetch papers by arXiv id from the arXiv API (the latest version of each).
+
+        Example: paperfeed harvest arxiv-ids 2401.14034 hep-th/9901001v2
+        """
+        from .arxiv_api import fetch_ids
+
+        papers = fetch_ids(ids, c.settings)
+        report = HarvestReport(source="arxiv-api", complete=True)
+        report.add(c.store.upsert_papers(papers), [])
+        found = {p.id for p in papers}
+        from ..ids import normalize_id
+
+        report.missing = [i for i in dict.fromkeys(normalize_id(x) for x in ids) if i not in found]
+        _print([report], as_json)
+        if not papers:
+            sys.exit(1)
+
+    @harvest.command("hf-daily")
+    @click.option("--date", "day", type=_DATE, metavar="DATE", help="Day listed (YYYY-MM-DD; default today, UTC).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+    @pass_ctx
+    def harvest_hf_cmd(c: Context, day: datetime | None, as_json: bool) -> None:
+        """Fetch one day of Hugging Face Daily Papers (papers, upvotes, comments).
+
+        Example: paperfeed harvest hf-daily --date 2026-06-12
+        """
+        from .hf import harvest_hf_days, today_utc
+
+        reports = harvest_hf_days(c.store, c.settings, [day.date() if day else today_utc()])
+        _print(reports, as_json)
+
+    @harvest.command("status")
+    @click.option("--json", "as_json", is_flag=True, help="Print the checkpoints as JSON.")
+    @pass_ctx
+    def harvest_status_cmd(c: Context, as_json: bool) -> None:
+        """List harvest checkpoints: window, pages, records, and whether each is complete.
+
+        Example: paperfeed harvest status
+        """
+        states = c.store.list_harvests()
+        if as_json:
+            echo_json(
+                [
+                    {
+                        "name": s.name,
+                        "window_from": s.window_from,
+                        "window_until": s.window_until,
+                        "pages": s.pages,
+                        "records": s.records,
+                        "complete": s.complete,
+                        "resumable": not s.complete and s.token is not None,
+                        "started_at": s.started_at,
+                        "updated_at": s.updated_at,
+                    }
+                    for s in states
+                ]
+            )
+            return
+        if not states:
+            click.echo("no harvests yet")
+        for s in states:
+            state = "complete" if s.complete else "incomplete (resumes on the next run)"
+            click.echo(
+                f"{s.name}  {s.window_from or ''}..{s.window_until or ''}  "
+                f"{s.pages} page{'' if s.pages == 1 else 's'}, {s.records} records, {state}, "
+                f"updated {s.updated_at}"
+            )
+
+    @main.command("run")
+    @click.option("--once", is_flag=True, help="Run the jobs that are due now, then exit (cron).")
+    @pass_ctx
+    def run_cmd(c: Context, once: bool) -> None:
+        """Harvest on a schedule until stopped: arXiv daily after the announcement, Hugging
+        Face hourly (see `paperfeed settings`: arxiv_harvest_at, hf_harvest_every ...); new
+        papers are embedded for search. Logs to stdout; SIGTERM or Ctrl-C stops it cleanly.
+
+        Example: paperfeed --db papers.db run   (with PAPERFEED_HARVEST_SETS=cs,stat set)
+        """
+        from .scheduler import Scheduler
+
+        _log_to_stdout()
+        log = logging.getLogger("paperfeed.run")
+        stop = threading.Event()
+        received: list[str] = []
+
+        def on_signal(signum, frame) -> None:
+            if stop.is_set():
+                raise KeyboardInterrupt  # a second signal: stop now, mid-request
+            received.append(signal.Signals(signum).name)
+            stop.set()
+
+        old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            Scheduler(c.store, c.settings, stop=stop).run(once=once)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+        why = f"on {received[0]}" if received else "after one pass" if once else ""
+        log.info("paperfeed run: stopped cleanly %s", why)

@@ -118,11 +118,17 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
     """Combine a stored record with an incoming one for the same paper.
 
     The incoming record is authoritative when it names a version at least as new as the
-    stored one: its non-empty fields win. A record without a version (Hugging Face, BEIR)
-    or an older version only fills fields the stored record lacks, so a daily listing never
-    overwrites arXiv's own metadata and an old snapshot never rolls a paper back.
+    stored one, or, having no version, carries a later update date: its non-empty fields win.
+    Otherwise (an older version, an undated Hugging Face listing, BEIR) it only fills fields
+    the stored record lacks, so a daily listing never overwrites arXiv's own metadata and an
+    old snapshot never rolls a paper back.
     """
-    authoritative = new.version is not None and (old.version is None or new.version >= old.version)
+    if new.version is not None:
+        authoritative = old.version is None or new.version >= old.version
+    else:
+        # No version (OAI-PMH, HF, BEIR): a record dated after the stored one describes a
+        # later version; an undated one (HF) only fills gaps.
+        authoritative = bool(new.updated and old.updated and new.updated > old.updated)
     win, lose = (new, old) if authoritative else (old, new)
     merged = Paper(
         id=old.id,

@@ -107,59 +107,50 @@ class FeedMixin:
             ).fetchall()
         return [FeedRow(*r) for r in rows]
 
-    def feed_day_bounds(self, day: str) -> tuple[str | None, str | None, str | None]:
-        after = _next_day(day) if day < "9999-12-31" else "9999-12-31"
-        c = self.conn
-        with self._lock:
-            # Each branch walks an index and stops at the first row (ORDER BY ... LIMIT 1).
-            prev = [
-                c.execute(
-                    "SELECT day FROM hf_listings WHERE day < ? ORDER BY day DESC LIMIT 1", (day,)
-                ).fetchone(),
-                c.execute(
-                    "SELECT substr(published, 1, 10) FROM papers WHERE published < ? "
-                    "AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = papers.pk) "
-                    "ORDER BY published DESC LIMIT 1",
-                    (day,),
-                ).fetchone(),
-                c.execute(
-                    "SELECT substr(submitted_at, 1, 10) FROM submissions WHERE submitted_at < ? "
-                    "ORDER BY submitted_at DESC LIMIT 1",
-                    (day,),
-                ).fetchone(),
-            ]
-            nxt = [
-                c.execute(
-                    "SELECT day FROM hf_listings WHERE day >= ? ORDER BY day LIMIT 1", (after,)
-                ).fetchone(),
-                c.execute(
-                    "SELECT substr(published, 1, 10) FROM papers WHERE published >= ? "
-                    "AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = papers.pk) "
-                    "ORDER BY published LIMIT 1",
-                    (after,),
-                ).fetchone(),
-                c.execute(
-                    "SELECT substr(submitted_at, 1, 10) FROM submissions WHERE submitted_at >= ? "
-                    "ORDER BY submitted_at LIMIT 1",
-                    (after,),
-                ).fetchone(),
-            ]
-            newest = [
-                c.execute("SELECT max(day) FROM hf_listings").fetchone(),
-                c.execute(
-                    "SELECT substr(published, 1, 10) FROM papers WHERE published IS NOT NULL "
-                    "AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = papers.pk) "
-                    "ORDER BY published DESC LIMIT 1"
-                ).fetchone(),
-                c.execute("SELECT substr(max(submitted_at), 1, 10) FROM submissions").fetchone(),
-            ]
+    # A day with papers next to a given day: each query walks one index and stops at the
+    # first row (ORDER BY ... LIMIT 1), so this stays cheap on any number of papers.
+    _PREV = (
+        "SELECT day FROM hf_listings WHERE day < :d ORDER BY day DESC LIMIT 1",
+        "SELECT substr(published, 1, 10) FROM papers WHERE published < :d "
+        "AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = papers.pk) "
+        "ORDER BY published DESC LIMIT 1",
+        "SELECT substr(submitted_at, 1, 10) FROM submissions WHERE submitted_at < :d "
+        "ORDER BY submitted_at DESC LIMIT 1",
+    )
+    _NEXT = (
+        "SELECT day FROM hf_listings WHERE day >= :d ORDER BY day LIMIT 1",
+        "SELECT substr(published, 1, 10) FROM papers WHERE published >= :d "
+        "AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = papers.pk) "
+        "ORDER BY published LIMIT 1",
+        "SELECT substr(submitted_at, 1, 10) FROM submissions WHERE submitted_at >= :d "
+        "ORDER BY submitted_at LIMIT 1",
+    )
 
-        def days(rows):
+    def _adjacent(self, queries: tuple[str, ...], day: str, pick) -> str | None:
+        found = []
+        for q in queries:
+            row = self.conn.execute(q, {"d": day}).fetchone()
             # A day is ten characters (YYYY-MM-DD); anything else is a malformed date.
-            return [r[0] for r in rows if r and r[0] and len(r[0]) == 10]
+            if row and row[0] and len(row[0]) == 10:
+                found.append(row[0])
+        return pick(found) if found else None
 
-        p, n, w = days(prev), days(nxt), days(newest)
-        return (max(p) if p else None, min(n) if n else None, max(w) if w else None)
+    def feed_day_bounds(self, day: str) -> tuple[str | None, str | None]:
+        after = _next_day(day) if day < "9999-12-31" else "9999-12-31"
+        with self._lock:
+            return self._adjacent(self._PREV, day, max), self._adjacent(self._NEXT, after, min)
+
+    def feed_recent_days(self, before_day: str, n: int) -> list[str]:
+        days: list[str] = []
+        with self._lock:
+            day = before_day
+            while len(days) < n:
+                prev = self._adjacent(self._PREV, day, max)
+                if prev is None:
+                    break
+                days.append(prev)
+                day = prev
+        return days
 
     def category_entries(
         self, category: str, limit: int, offset: int = 0

@@ -1,0 +1,260 @@
+"""``paperfeed run``: one long-running process that harvests on a schedule.
+
+Jobs: each arXiv set in ``harvest_sets`` (daily at ``arxiv_harvest_at`` in
+``arxiv_harvest_tz``, or every ``arxiv_harvest_every`` seconds) and Hugging Face Daily Papers
+(every ``hf_harvest_every`` seconds). After a cycle that changed papers it updates the search
+index (``harvest_embed``), then sends due digests (``paperfeed.digest.send_due_digests``),
+each only when that feature is installed; a failure there is logged and retried next cycle.
+
+Missed runs are caught up at start-up: a set whose last complete harvest is older than the
+latest scheduled time, or whose harvest was interrupted, runs at once. Because every arXiv
+window starts where the last complete one ended, a machine that was off for a week harvests
+the whole week on its next start.
+
+Stopping: SIGTERM or SIGINT sets an event; waits end at once, a request in flight finishes
+(within ``harvest_timeout``), its page is stored with its checkpoint, and the process exits 0.
+A second signal aborts immediately (the database stays consistent either way).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime, time as dtime, timedelta, timezone
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from ..errors import HarvestError, HarvestRefused, HarvestStopped
+from ..store import Store
+from .hf import harvest_hf_days
+from .http import PoliteClient
+from .oai import checkpoint_name, harvest_arxiv
+from .report import HarvestReport
+
+__all__ = ["Scheduler", "next_daily", "last_daily"]
+
+log = logging.getLogger("paperfeed.run")
+
+# How far back the Hugging Face job catches up missed days after downtime.
+HF_CATCH_UP_DAYS = 7
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _parse_ts(s: str | None) -> datetime | None:
+    if not s:
+        return None
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+def _at(day: date, hhmm: str, tz: ZoneInfo) -> datetime:
+    h, m = map(int, hhmm.split(":"))
+    return datetime.combine(day, dtime(h, m), tzinfo=tz).astimezone(timezone.utc)
+
+
+def next_daily(now: datetime, hhmm: str, tz: ZoneInfo) -> datetime:
+    """The first time of day ``hhmm`` (local to ``tz``) strictly after ``now``."""
+    local = now.astimezone(tz).date()
+    for d in (local, local + timedelta(days=1), local + timedelta(days=2)):
+        t = _at(d, hhmm, tz)
+        if t > now:
+            return t
+    raise AssertionError("unreachable")
+
+
+def last_daily(now: datetime, hhmm: str, tz: ZoneInfo) -> datetime:
+    """The latest time of day ``hhmm`` (local to ``tz``) at or before ``now``."""
+    local = now.astimezone(tz).date()
+    for d in (local, local - timedelta(days=1), local - timedelta(days=2)):
+        t = _at(d, hhmm, tz)
+        if t <= now:
+            return t
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class _Job:
+    name: str
+    run: Callable[[], list[HarvestReport]]
+    next_after: Callable[[datetime], datetime]  # next due time after a run that ended at t
+    due: datetime
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        settings,
+        stop: threading.Event | None = None,
+        client: PoliteClient | None = None,
+    ):
+        self.store = store
+        self.settings = settings
+        self.stop = stop if stop is not None else threading.Event()
+        self.client = client or PoliteClient(settings, stop=self.stop)
+        self.cycles = 0
+        self._embed_pending = False
+        self.jobs = self._make_jobs(_utcnow())
+
+    # --- schedule --------------------------------------------------------------------------
+    def _arxiv_next(self, t: datetime) -> datetime:
+        s = self.settings
+        if s.arxiv_harvest_every > 0:
+            return t + timedelta(seconds=s.arxiv_harvest_every)
+        return next_daily(t, s.arxiv_harvest_at, ZoneInfo(s.arxiv_harvest_tz))
+
+    def _arxiv_first_due(self, set_spec: str, now: datetime) -> datetime:
+        s = self.settings
+        state = self.store.get_harvest(checkpoint_name(set_spec, s.harvest_format))
+        if state is None or not state.complete:
+            return now  # never harvested, or interrupted: go on now
+        last = _parse_ts(state.updated_at) or now
+        if s.arxiv_harvest_every > 0:
+            return max(now, last + timedelta(seconds=s.arxiv_harvest_every))
+        if last < last_daily(now, s.arxiv_harvest_at, ZoneInfo(s.arxiv_harvest_tz)):
+            return now  # a scheduled run was missed while we were not running
+        return self._arxiv_next(now)
+
+    def _make_jobs(self, now: datetime) -> list[_Job]:
+        s = self.settings
+        jobs = []
+        for set_spec in s.harvest_sets.split(","):
+            jobs.append(
+                _Job(
+                    name=f"arxiv {set_spec}",
+                    run=lambda set_spec=set_spec: [self._run_arxiv(set_spec)],
+                    next_after=self._arxiv_next,
+                    due=self._arxiv_first_due(set_spec, now),
+                )
+            )
+        hf_every = timedelta(seconds=s.hf_harvest_every)
+        hf_state = self.store.get_harvest("hf-daily")
+        hf_last = _parse_ts(hf_state.updated_at) if hf_state else None
+        jobs.append(
+            _Job(
+                name="hf-daily",
+                run=self._run_hf,
+                next_after=lambda t: t + hf_every,
+                due=max(now, hf_last + hf_every) if hf_last else now,
+            )
+        )
+        return jobs
+
+    # --- jobs ------------------------------------------------------------------------------
+    def _run_arxiv(self, set_spec: str) -> HarvestReport:
+        return harvest_arxiv(
+            self.store, self.settings, set_spec, fmt=self.settings.harvest_format,
+            client=self.client,
+        )  # fmt: skip
+
+    def _run_hf(self) -> list[HarvestReport]:
+        today = _utcnow().date()
+        state = self.store.get_harvest("hf-daily")
+        last = date.fromisoformat(state.window_until) if state and state.window_until else today
+        # Each missed day once (bounded), then today again for its changing upvotes.
+        first = max(min(last, today), today - timedelta(days=HF_CATCH_UP_DAYS))
+        days = [first + timedelta(days=i) for i in range((today - first).days + 1)]
+        return harvest_hf_days(self.store, self.settings, days, client=self.client)
+
+    # --- hooks into later stages -------------------------------------------------------------
+    def _embed(self) -> None:
+        try:
+            from ..search.index import update_index
+        except ImportError as exc:
+            log.info("search index: not available (%s); skipped", exc)
+            self._embed_pending = False
+            return
+        try:
+            res = update_index(self.store, self.settings, progress=False)
+            self._embed_pending = False
+            log.info("search index: updated %s", res)
+        except Exception:  # the feed keeps harvesting even if embedding breaks
+            self._embed_pending = True
+            log.exception("search index: update failed; will try again after the next cycle")
+
+    def _send_digests(self) -> None:
+        try:
+            digest = importlib.import_module("paperfeed.digest")
+        except ModuleNotFoundError:
+            return
+        send = getattr(digest, "send_due_digests", None)
+        if send is None:
+            return
+        try:
+            sent = send(self.store, self.settings)
+            log.info("digests: %s sent", sent)
+        except Exception:
+            log.exception("digests: sending failed; will try again after the next cycle")
+
+    # --- the loop ----------------------------------------------------------------------------
+    def _retry_at(self, job: _Job, exc: Exception, now: datetime) -> datetime:
+        if isinstance(exc, HarvestRefused):
+            return job.next_after(now)  # a 403 is not fixed by asking again soon
+        retry = now + timedelta(seconds=self.settings.harvest_backoff_cap)
+        return min(retry, job.next_after(now))
+
+    def run_cycle(self) -> bool:
+        """Run each job that is due (or falls due meanwhile) once. False when none was due."""
+        if not any(j.due <= _utcnow() for j in self.jobs):
+            return False
+        self.cycles += 1
+        changed = 0
+        done: set[str] = set()
+        while not self.stop.is_set():
+            job = next((j for j in self.jobs if j.due <= _utcnow() and j.name not in done), None)
+            if job is None:
+                break
+            done.add(job.name)
+            try:
+                for report in job.run():
+                    changed += report.changed
+                    log.info("%s", report.summary())
+                job.due = job.next_after(_utcnow())
+            except HarvestStopped:
+                break
+            except HarvestError as exc:
+                job.due = self._retry_at(job, exc, _utcnow())
+                log.error("%s: %s; next try %s", job.name, exc, _fmt(job.due))
+            except Exception as exc:  # a bug must not end the feed; say so loudly and go on
+                job.due = self._retry_at(job, exc, _utcnow())
+                log.exception("%s: failed; next try %s", job.name, _fmt(job.due))
+        if not self.stop.is_set():
+            if self.settings.harvest_embed and (changed or self._embed_pending):
+                self._embed()
+            self._send_digests()
+        nxt = min(self.jobs, key=lambda j: j.due)
+        log.info(
+            "cycle %d done: %d papers added or updated; next: %s at %s",
+            self.cycles, changed, nxt.name, _fmt(nxt.due),
+        )  # fmt: skip
+        return True
+
+    def run(self, once: bool = False) -> None:
+        s = self.settings
+        arxiv_when = (
+            f"every {s.arxiv_harvest_every:g} s"
+            if s.arxiv_harvest_every > 0
+            else f"daily at {s.arxiv_harvest_at} {s.arxiv_harvest_tz}"
+        )
+        log.info(
+            "paperfeed run: started; arXiv sets %s (%s), Hugging Face every %g s",
+            s.harvest_sets, arxiv_when, s.hf_harvest_every,
+        )  # fmt: skip
+        while not self.stop.is_set():
+            ran = self.run_cycle()
+            if once:
+                if not ran:
+                    log.info("nothing due")
+                break
+            if not ran:
+                wake = min(j.due for j in self.jobs)
+                self.stop.wait(max(0.0, (wake - _utcnow()).total_seconds()))
+        self.client.close()
+
+
+def _fmt(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")

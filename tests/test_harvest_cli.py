@@ -1,0 +1,147 @@
+"""The harvest commands end to end: the real CLI in a subprocess against a loopback server
+replaying recorded arXiv and Hugging Face responses; kill -9 mid-harvest and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+
+from tests import harvest_support
+from tests.harvest_support import (
+    ATOM_ONE,
+    ATOM_TWO,
+    HF_DAY,
+    Hold,
+    Reply,
+    oai_ids,
+    oai_pages,
+    oai_router,
+    settings_for,
+)
+
+server = harvest_support.server  # the loopback replay server, a fixture
+
+WINDOW = ["--set", "cs", "--from", "2024-01-25", "--until", "2024-01-26", "--format", "oai_dc"]
+NAME = "arxiv-oai:cs:oai_dc:2024-01-25..2024-01-26"
+
+
+def _rows(db) -> list[tuple[str, int]]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT id, count(*) FROM papers GROUP BY id ORDER BY id").fetchall()
+    finally:
+        con.close()
+
+
+def _state(db):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(
+            "SELECT token, pages, records, complete FROM harvest_state WHERE name = ?", (NAME,)
+        ).fetchone()
+    finally:
+        con.close()
+
+
+def test_kill_9_mid_harvest_then_resume_loses_and_duplicates_nothing(server, cli):
+    # Five real records served one per page; the server holds page 3 until the client dies.
+    pages, tokens = oai_pages([1, 1, 1, 1, 1])
+    release = threading.Event()
+    slow = {"on": True}
+    server.respond = oai_router(
+        pages, tokens, lambda req, i: Hold(release, Reply(body=pages[2])) if i == 2 and slow["on"] else None
+    )
+    env, _ = settings_for(server)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paperfeed", "harvest", "arxiv", *WINDOW],
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")},
+             **env, "PAPERFEED_DB": str(cli.db)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cli.cwd,
+    )  # fmt: skip
+    try:
+        server.wait_for(lambda log: any(r.params.get("resumptionToken") == tokens[1] for r in log))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        slow["on"] = False
+        release.set()
+    assert proc.returncode == -signal.SIGKILL
+    first = sorted(i for p in pages[:2] for i in oai_ids(p))
+    assert [r[0] for r in _rows(cli.db)] == first
+    assert _state(cli.db) == (tokens[1], 2, 2, 0)  # page 3's token, not complete
+
+    before = len(server.requests())
+    proc2, out = cli.json("harvest", "arxiv", *WINDOW, env=env)
+    assert proc2.returncode == 0, proc2.stderr
+    h = out["harvests"][0]
+    assert h["resumed"] and h["complete"] and h["pages"] == 3 and out["added"] == 3
+    resumed = server.requests()[before:]
+    assert [r.params.get("resumptionToken") for r in resumed] == tokens[1:]  # not page 1 again
+    rows = _rows(cli.db)
+    assert [r[0] for r in rows] == sorted(i for p in pages for i in oai_ids(p))
+    assert all(n == 1 for _, n in rows)
+    assert _state(cli.db) == (None, 5, 5, 1)
+
+    proc3, status = cli.json("harvest", "status", env=env)
+    assert status == [
+        {**status[0], "name": NAME, "pages": 5, "records": 5, "complete": True, "resumable": False}
+    ]
+
+
+def test_harvest_arxiv_prints_counts(server, cli):
+    pages, tokens = oai_pages([3, 2])
+    server.respond = oai_router(pages, tokens)
+    env, _ = settings_for(server)
+    proc = cli("harvest", "arxiv", *WINDOW, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        f"{NAME}: 2 pages, 5 added, 0 updated, 0 unchanged, 0 rejected; complete"
+    )
+
+
+def test_harvest_arxiv_ids_from_the_api(server, cli):
+    def respond(req):  # the recorded answer for 1601.00001; another real page otherwise
+        ids = req.params.get("id_list", "").split(",")
+        return Reply(body=(ATOM_ONE if "1601.00001" in ids else ATOM_TWO).read_bytes())
+
+    server.respond = respond
+    env, _ = settings_for(server)
+    proc, out = cli.json("harvest", "arxiv-ids", "arXiv:1601.00001v1", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert out["added"] == 1 and out["missing"] == []
+    req = server.requests()[0]
+    assert req.path == "/api/query"
+    assert req.params == {"id_list": "1601.00001", "start": "0", "max_results": "1"}
+    _, paper = cli.json("show", "1601.00001")
+    assert paper["primary_category"] == "cond-mat.mes-hall" and "arxiv-api" in paper["sources"]
+    # An id the API does not return is reported as missing; bad text is a user error.
+    proc = cli("harvest", "arxiv-ids", "1601.00001", "2501.99999", env=env)
+    assert "not found on arXiv: 2501.99999" in proc.stderr
+    proc = cli("harvest", "arxiv-ids", "not-an-id", env=env)
+    assert proc.returncode == 2 and "not an arXiv id" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_harvest_hf_daily(server, cli):
+    server.respond = lambda req: Reply(body=HF_DAY.read_bytes(), content_type="application/json")
+    env, _ = settings_for(server)
+    proc, out = cli.json("harvest", "hf-daily", "--date", "2026-06-12", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert out["added"] == 30 and out["rejected"] == 0
+    assert server.requests()[0].params == {"date": "2026-06-12"}
+    proc = cli("harvest", "hf-daily", "--date", "2026-06-12", env=env)
+    assert "0 added, 0 updated, 30 unchanged" in proc.stdout
+    _, stats = cli.json("stats")
+    assert stats["hf_listed"] == 30
+
+
+def test_403_is_a_one_line_error(server, cli):
+    server.respond = lambda req: Reply(403, b"Forbidden")
+    env, _ = settings_for(server)
+    proc = cli("harvest", "hf-daily", env=env)
+    assert proc.returncode == 2
+    assert "HTTP 403" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(server.requests()) == 1

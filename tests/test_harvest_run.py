@@ -1,0 +1,193 @@
+"""`paperfeed run`: the long-running scheduler. A real process with short intervals harvests
+twice from the loopback server and stops cleanly on SIGTERM; the daily schedule, catch-up
+after downtime and the search-index hook are checked in-process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from paperfeed.harvest.oai import harvest_arxiv
+from paperfeed.harvest.scheduler import Scheduler, last_daily, next_daily
+from paperfeed.store import open_store
+from tests import harvest_support
+from tests.harvest_support import (
+    HF_DAY,
+    Reply,
+    oai_pages,
+    oai_router,
+    settings_for,
+)
+
+server = harvest_support.server  # the loopback replay server, a fixture
+
+NY = ZoneInfo("America/New_York")
+
+
+def _serve_both(server):
+    pages, tokens = oai_pages([3, 2])
+    oai = oai_router(pages, tokens)
+
+    def respond(req):
+        if req.path == "/api/daily_papers":
+            return Reply(body=HF_DAY.read_bytes(), content_type="application/json")
+        return oai(req)
+
+    server.respond = respond
+
+
+def _wait_for_text(path, text, proc, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = path.read_text() if path.exists() else ""
+        if text in out:
+            return out
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"never saw {text!r}; output so far:\n{path.read_text()}")
+
+
+def test_run_harvests_two_cycles_then_stops_cleanly_on_sigterm(server, tmp_path):
+    _serve_both(server)
+    env, _ = settings_for(
+        server,
+        harvest_sets="cs",
+        harvest_format="oai_dc",
+        arxiv_harvest_every=1,
+        hf_harvest_every=1,
+        harvest_embed="false",
+    )
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}, **env}
+    env["PAPERFEED_DB"] = str(tmp_path / "papers.db")
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "paperfeed", "run"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+        )  # fmt: skip
+    try:
+        _wait_for_text(log, "cycle 2 done", proc)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = log.read_text()
+    assert rc == 0, text
+    assert "paperfeed run: stopped cleanly on SIGTERM" in text
+    assert "Traceback" not in text
+    # Two cycles, each harvesting arXiv (2 pages) and Hugging Face (1 request).
+    cycle1, cycle2 = text.split("cycle 1 done: ")[0], text.split("cycle 1 done: ")[1]
+    assert "arxiv-oai:cs:oai_dc" in cycle1 and "5 added" in cycle1 and "30 added" in cycle1
+    assert "cycle 2 done: 0 papers added or updated" in cycle2
+    cycle2 = cycle2.split("cycle 2 done")[0]
+    assert "5 unchanged" in cycle2 and "30 unchanged" in cycle2
+    oai = server.requests("/oai")
+    assert len(oai) >= 4 and len(server.requests("/api/daily_papers")) >= 2
+    assert len([r for r in oai if "metadataPrefix" in r.params]) >= 2  # a new window each time
+    with open_store(env["PAPERFEED_DB"]) as store:
+        assert store.stats()["papers"] == 35
+        state = store.get_harvest("arxiv-oai:cs:oai_dc")
+        assert state.complete and state.pages == 2
+
+
+def test_sigterm_during_a_long_wait_stops_at_once(server, tmp_path):
+    _serve_both(server)
+    env, _ = settings_for(
+        server, harvest_sets="cs", harvest_format="oai_dc", hf_harvest_every=3600,
+        harvest_embed="false",
+    )  # fmt: skip
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}, **env}
+    env["PAPERFEED_DB"] = str(tmp_path / "papers.db")
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "paperfeed", "run"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+        )  # fmt: skip
+    try:
+        _wait_for_text(log, "cycle 1 done", proc)
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(30)  # the next job is hours away: only the signal can end this wait
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 0 and "stopped cleanly on SIGINT" in log.read_text()
+
+
+def test_daily_slot_follows_new_york_time_across_dst():
+    summer = datetime(2026, 6, 12, 0, 30, tzinfo=timezone.utc)  # 20:30 EDT on June 11
+    assert next_daily(summer, "21:00", NY) == datetime(2026, 6, 12, 1, 0, tzinfo=timezone.utc)
+    assert last_daily(summer, "21:00", NY) == datetime(2026, 6, 11, 1, 0, tzinfo=timezone.utc)
+    winter = datetime(2026, 1, 15, 3, 0, tzinfo=timezone.utc)  # 22:00 EST on January 14
+    assert last_daily(winter, "21:00", NY) == datetime(2026, 1, 15, 2, 0, tzinfo=timezone.utc)
+    assert next_daily(winter, "21:00", NY) == datetime(2026, 1, 16, 2, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def harvested(server, tmp_path):
+    """A store whose incremental cs harvest completed just now, and daily-mode settings."""
+    _serve_both(server)
+    _, settings = settings_for(server, harvest_sets="cs", harvest_format="oai_dc")
+    store = open_store(str(tmp_path / "papers.db"))
+    harvest_arxiv(store, settings, "cs", fmt="oai_dc")
+    yield store, settings
+    store.close()
+
+
+def test_missed_daily_run_is_caught_up_at_start(harvested):
+    store, settings = harvested
+    sched = Scheduler(store, settings)
+    updated = datetime.strptime(
+        store.get_harvest("arxiv-oai:cs:oai_dc").updated_at, "%Y-%m-%dT%H:%M:%SZ"
+    ).replace(tzinfo=timezone.utc)
+    slot = next_daily(updated, "21:00", NY)
+    # Restarted just before the next slot: wait for it. Restarted after it: run now.
+    before = slot - timedelta(minutes=1)
+    assert sched._arxiv_first_due("cs", before) == slot
+    after = slot + timedelta(hours=5)
+    assert sched._arxiv_first_due("cs", after) == after
+    # A set never harvested is due at once.
+    assert sched._arxiv_first_due("math", before) == before
+
+
+def test_index_hook_runs_after_cycles_that_changed_papers(server, tmp_path, monkeypatch):
+    calls = []
+    fake = types.ModuleType("paperfeed.search.index")
+    fake.update_index = lambda store, settings, progress: calls.append(progress) or {"ok": 1}
+    monkeypatch.setitem(sys.modules, "paperfeed.search.index", fake)
+    _serve_both(server)
+    _, settings = settings_for(
+        server, harvest_sets="cs", harvest_format="oai_dc", arxiv_harvest_every=0.01,
+        hf_harvest_every=0.01,
+    )  # fmt: skip
+    with open_store(str(tmp_path / "papers.db")) as store:
+        sched = Scheduler(store, settings)
+        assert sched.run_cycle()
+        assert calls == [False]  # papers were added: index updated, without progress bars
+        time.sleep(0.05)
+        assert sched.run_cycle()
+        assert calls == [False]  # nothing changed: no index update
+
+
+def test_run_once_for_cron_runs_what_is_due_and_exits(server, cli):
+    _serve_both(server)
+    env, _ = settings_for(server, harvest_sets="cs", harvest_format="oai_dc", harvest_embed="0")
+    proc = cli("run", "--once", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "cycle 1 done: 35 papers added or updated" in proc.stdout
+    assert "stopped cleanly after one pass" in proc.stdout
+    # Run again at once: the daily arXiv slot and the hourly HF job are not due yet.
+    before = len(server.requests())
+    proc = cli("run", "--once", env=env)
+    assert proc.returncode == 0 and "nothing due" in proc.stdout
+    assert len(server.requests()) == before
