@@ -2,10 +2,176 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from ..clictx import Context, echo_json, pass_ctx
+from ..errors import NotFoundError
+from ..ids import normalize_id
 
 __all__ = ["register"]
 
 
+def _print_hits(c: Context, hits, as_json: bool) -> None:
+    papers = c.store.get_papers_by_pk([h.pk for h in hits])
+    rows = [
+        {"id": h.id, "title": papers[h.pk].paper.title, "score": round(h.score, 6)}
+        for h in hits
+        if h.pk in papers
+    ]
+    if as_json:
+        echo_json(rows)
+        return
+    for i, r in enumerate(rows, 1):
+        click.echo(f"{i:>3}. {r['id']:<18} {r['score']:8.4f}  {r['title']}")
+
+
+@click.command("index")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as one JSON object.")
+@pass_ctx
+def index_cmd(c: Context, as_json: bool) -> None:
+    """Update the search indexes: keyword index, paper vectors, vector index.
+
+    Only what changed since the last run is done; an interrupted run resumes where it
+    stopped. The indexes live beside the database (setting index_dir) and can be deleted:
+    the next run rebuilds them from the database (vectors are kept there).
+
+    Example: paperfeed index
+    """
+    from . import update_index
+
+    out = update_index(c.store, c.settings, progress=c.progress)
+    if as_json:
+        echo_json(out)
+        return
+    click.echo(
+        f"keyword: {out['keyword_indexed']} papers indexed; embedded: {out['embedded']}; "
+        f"vectors: {out['vectors']}" + (f" ({out['model_id']})" if out["model_id"] else "")
+    )
+    for n in out["notes"]:
+        click.echo(f"note: {n}", err=True)
+
+
+@click.command("search")
+@click.argument("query")
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "keyword", "semantic"]),
+    default="hybrid",
+    show_default=True,
+    help="Ranking: keyword (BM25), semantic (embeddings) or both fused.",
+)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000),
+              help="Results to print.")
+@click.option("--offset", default=0, type=click.IntRange(0), help="Results to skip (paging).")
+@click.option("--category", help="Only papers in this category (cs.LG) or archive (cs).")
+@click.option("--since", help="Only papers first published on or after this date (YYYY-MM-DD).")
+@click.option("--until", help="Only papers first published on or before this date (YYYY-MM-DD).")
+@click.option("--author", help="Only papers with an author of this name (every part must match).")
+@click.option("--json", "as_json", is_flag=True, help='Print [{"id","title","score"}, ...].')
+@pass_ctx
+def search_cmd(c: Context, query: str, mode: str, limit: int, offset: int, category, since,
+               until, author, as_json: bool) -> None:
+    """Search papers. QUERY takes arXiv's syntax: ti: abs: au: cat: id: prefixes,
+    "exact phrases", -excluded words, AND / OR / NOT.
+
+    Notes (e.g. a fallback to keyword search when the model is missing) go to stderr.
+
+    Example: paperfeed search 'ti:transformer "protein folding" -survey' --category cs.LG --json
+    """
+    from . import search
+
+    res = search(c.store, query, mode=mode, limit=limit, offset=offset, category=category,
+                 since=since, until=until, author=author, settings=c.settings)
+    for n in res.notes:
+        click.echo(f"note: {n}", err=True)
+    _print_hits(c, res.hits, as_json)
+    if not as_json and not res.hits:
+        click.echo("no results", err=True)
+
+
+@click.command("similar")
+@click.argument("paper_id")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000),
+              help="Papers to print.")
+@click.option("--json", "as_json", is_flag=True, help='Print [{"id","title","score"}, ...].')
+@pass_ctx
+def similar_cmd(c: Context, paper_id: str, limit: int, as_json: bool) -> None:
+    """Papers nearest in meaning to PAPER_ID (itself and its other records excluded).
+
+    Example: paperfeed similar 2606.00467 --json
+    """
+    from . import similar
+
+    if c.store.get_paper(normalize_id(paper_id)) is None:
+        raise NotFoundError(f"no paper with id {paper_id!r} in {c.settings.db}")
+    _print_hits(c, similar(c.store, paper_id, limit=limit, settings=c.settings), as_json)
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Measure search quality on public benchmarks.
+
+    Example: paperfeed eval beir ../shared/data/scifact-beir --split train
+    """
+
+
+@eval_group.command("beir")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", default="test", show_default=True,
+              help="Which qrels/<split>.tsv to evaluate (train, dev, test).")
+@click.option(
+    "--mode",
+    "modes",
+    type=click.Choice(["hybrid", "keyword", "semantic", "all"]),
+    default="hybrid",
+    show_default=True,
+    help="Ranking to evaluate; all runs the three in turn.",
+)
+@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path),
+              help="Database to index the corpus into (cached; default under cache_dir/beir).")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"mode","split","queries","ndcg@10","recall@100","p50_ms","p99_ms"}.')
+@pass_ctx
+def eval_beir(c: Context, folder: Path, split: str, modes: str, db: Path | None,
+              as_json: bool) -> None:
+    """Evaluate on a BEIR folder (corpus.jsonl[.gz], queries.jsonl, qrels/SPLIT.tsv).
+
+    The corpus is imported and indexed into its own database once (a second run does not
+    re-embed); then every query of the split runs through `paperfeed search`'s code.
+    nDCG@10 is computed as trec_eval computes it; latency includes the query's embedding.
+
+    Example: paperfeed eval beir ../shared/data/scifact-beir --split train --mode all --json
+    """
+    from .evaluate import eval_db_path, eval_settings, load_beir, prepare_eval_store, run_eval
+
+    corpus, queries, qrels = load_beir(folder, split)
+    db = db or eval_db_path(corpus, c.settings)
+    settings = eval_settings(c.settings, db)
+    store, info = prepare_eval_store(corpus, db, settings, progress=c.progress)
+    try:
+        for n in info["notes"]:
+            click.echo(f"note: {n}", err=True)
+        for mode in (["keyword", "semantic", "hybrid"] if modes == "all" else [modes]):
+            res = run_eval(store, settings, corpus, queries, qrels, mode)
+            notes = res.pop("notes")
+            for n in notes:
+                click.echo(f"note: {n}", err=True)
+            row = {"mode": res["mode"], "split": split, **{k: v for k, v in res.items()
+                                                          if k != "mode"}}
+            if as_json:
+                echo_json(row)
+            else:
+                click.echo(
+                    f"{row['mode']:<8} {split}: {row['queries']} queries  "
+                    f"nDCG@10 {row['ndcg@10']:.4f}  recall@100 {row['recall@100']:.4f}  "
+                    f"p50 {row['p50_ms']:.1f} ms  p99 {row['p99_ms']:.1f} ms"
+                )
+    finally:
+        store.close()
+
+
 def register(main: click.Group) -> None:
-    pass
+    for cmd in (index_cmd, search_cmd, similar_cmd, eval_group):
+        main.add_command(cmd)

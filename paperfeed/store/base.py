@@ -263,16 +263,22 @@ class Store(ABC):
         limit: int,
         offset: int = 0,
         order: str = "votes",
-        unvoted_only: bool = False,
+        exclude: list[int] | None = None,
     ) -> tuple[list[FeedRow], int]:
         """Papers listed on days ``start_day`` <= day < ``end_day`` (YYYY-MM-DD), one row each,
-        and how many there are. A paper's day: the day Hugging Face listed it if it was listed,
-        else its published (first version) day; a paper submitted by id is also listed on
-        the day it was submitted. ``order``: "votes" (most votes first) or "recent"."""
+        and how many there are, leaving out the keys in ``exclude``. A paper's day: the day
+        Hugging Face listed it if it was listed, else its published (first version) day; a
+        paper submitted by id is also listed on the day it was submitted. ``order``: "votes"
+        (most votes first) or "recent" (newest first)."""
 
     @abstractmethod
     def feed_day_bounds(self, day: str) -> tuple[str | None, str | None]:
         """(the last day with papers before ``day``, the first day with papers after it)."""
+
+    @abstractmethod
+    def feed_version(self) -> tuple:
+        """A cheap value that changes when papers, votes or submissions change (for caches;
+        imported upvote counts may change without it)."""
 
     @abstractmethod
     def feed_recent_days(self, before_day: str, n: int) -> list[str]:

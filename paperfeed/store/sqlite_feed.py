@@ -27,38 +27,40 @@ from .base import FeedRow, normalize_email
 
 __all__ = ["FeedMixin"]
 
-# Every paper listed in [:start, :end) with its day, the moment it appeared and its votes.
+# Every paper listed in [:start, :end), once, with its day and the moment it appeared.
 # ``max(day)`` with a bare ``at`` column takes ``at`` from the same row (an SQLite rule).
+# ``{only}`` narrows each branch to some papers (trending candidates) before grouping.
 _LISTED = """
 WITH listed(pk, day, at) AS (
-    SELECT paper_pk, day, day FROM hf_listings WHERE day >= :start AND day < :end
+    SELECT paper_pk, day, day FROM hf_listings
+     WHERE day >= :start AND day < :end {only_hf}
     UNION ALL
     SELECT pk, substr(published, 1, 10), published FROM papers
-     WHERE published >= :start AND published < :end
+     WHERE published >= :start AND published < :end {only_papers}
        AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = papers.pk)
     UNION ALL
     SELECT paper_pk, substr(submitted_at, 1, 10), submitted_at FROM submissions
-     WHERE submitted_at >= :start AND submitted_at < :end
+     WHERE submitted_at >= :start AND submitted_at < :end {only_hf}
 ),
-one AS (SELECT pk, max(day) AS day, at FROM listed GROUP BY pk),
-scored AS (
-    SELECT pk, day, at,
-           (SELECT count(*) FROM votes v WHERE v.paper_pk = one.pk)
-           + coalesce((SELECT max(upvotes) FROM hf_listings h WHERE h.paper_pk = one.pk), 0)
-           AS votes
-      FROM one
-)
+one AS (SELECT pk, max(day) AS day, at FROM listed GROUP BY pk)
 """
+_ALL = _LISTED.format(only_hf="", only_papers="")
+# Papers that can have votes in the window: listed by HF with upvotes, voted on since the
+# window began, or submitted in it. Far fewer than all the papers of the window.
+_CANDIDATES = "WITH cand(pk) AS (" + (
+    "SELECT paper_pk FROM hf_listings WHERE day >= :start AND day < :end AND upvotes > 0 "
+    "UNION SELECT paper_pk FROM votes WHERE created_at >= :start "
+    "UNION SELECT paper_pk FROM submissions WHERE submitted_at >= :start"
+) + "), " + _LISTED.format(
+    only_hf="AND paper_pk IN (SELECT pk FROM cand)", only_papers="AND pk IN (SELECT pk FROM cand)"
+).replace("WITH listed", "listed", 1)
 
 _VOTES = (
     "(SELECT count(*) FROM votes v WHERE v.paper_pk = {pk}) + "
     "coalesce((SELECT max(upvotes) FROM hf_listings h WHERE h.paper_pk = {pk}), 0)"
 )
-
-_ORDERS = {
-    "votes": "votes DESC, day DESC, at DESC, pk DESC",
-    "recent": "day DESC, at DESC, pk DESC",
-}
+_EXCLUDE = "WHERE pk NOT IN (SELECT value FROM json_each(:exclude))"
+_RECENT = "day DESC, at DESC, pk DESC"
 
 
 def _now() -> str:
@@ -78,31 +80,42 @@ class FeedMixin:
         limit: int,
         offset: int = 0,
         order: str = "votes",
-        unvoted_only: bool = False,
+        exclude: list[int] | None = None,
     ) -> tuple[list[FeedRow], int]:
-        where = "WHERE votes = 0" if unvoted_only else ""
-        args = {"start": start_day, "end": end_day, "limit": limit, "offset": offset}
+        where = _EXCLUDE if exclude else ""
+        args = {
+            "start": start_day,
+            "end": end_day,
+            "limit": limit,
+            "offset": offset,
+            "exclude": orjson.dumps(list(exclude or [])).decode(),
+        }
+        if order == "votes":  # votes are the sort key: count them for every paper
+            sql = (
+                f"{_ALL} SELECT pk, day, at, {_VOTES.format(pk='pk')} AS votes FROM one {where} "
+                f"ORDER BY votes DESC, {_RECENT} LIMIT :limit OFFSET :offset"
+            )
+        elif order == "recent":  # take the page first, then count votes for it only
+            sql = (
+                f"{_ALL} SELECT pk, day, at, {_VOTES.format(pk='pk')} FROM ("
+                f"SELECT pk, day, at FROM one {where} ORDER BY {_RECENT} "
+                f"LIMIT :limit OFFSET :offset) ORDER BY {_RECENT}"
+            )
+        else:
+            raise ValueError(f"unknown order {order!r}")
         with self._lock:
-            rows = self.conn.execute(
-                f"{_LISTED} SELECT pk, day, at, votes FROM scored {where} "
-                f"ORDER BY {_ORDERS[order]} LIMIT :limit OFFSET :offset",
-                args,
-            ).fetchall()
+            rows = self.conn.execute(sql, args).fetchall()
             if offset == 0 and len(rows) < limit:
                 total = len(rows)  # the page holds everything: no need to count
-            elif unvoted_only:
-                total = self.conn.execute(
-                    f"{_LISTED} SELECT count(*) FROM scored {where}", args
-                ).fetchone()[0]
             else:
-                # Counting needs no votes: skip the per-paper vote lookups.
-                total = self.conn.execute(f"{_LISTED} SELECT count(*) FROM one", args).fetchone()[0]
+                total = self.conn.execute(f"{_ALL} SELECT count(*) FROM one {where}", args).fetchone()[0]
         return [FeedRow(*r) for r in rows], total
 
     def trending_candidates(self, start_day: str, end_day: str) -> list[FeedRow]:
         with self._lock:
             rows = self.conn.execute(
-                f"{_LISTED} SELECT pk, day, at, votes FROM scored WHERE votes > 0",
+                f"{_CANDIDATES} SELECT pk, day, at, votes FROM ("
+                f"SELECT pk, day, at, {_VOTES.format(pk='pk')} AS votes FROM one) WHERE votes > 0",
                 {"start": start_day, "end": end_day},
             ).fetchall()
         return [FeedRow(*r) for r in rows]
@@ -140,6 +153,13 @@ class FeedMixin:
         with self._lock:
             return self._adjacent(self._PREV, day, max), self._adjacent(self._NEXT, after, min)
 
+    def feed_version(self) -> tuple:
+        with self._lock:
+            return self.conn.execute(
+                "SELECT (SELECT max(rev) FROM papers), (SELECT max(rowid) FROM votes), "
+                "(SELECT max(submitted_at) FROM submissions)"
+            ).fetchone()
+
     def feed_recent_days(self, before_day: str, n: int) -> list[str]:
         days: list[str] = []
         with self._lock:
@@ -156,11 +176,13 @@ class FeedMixin:
         self, category: str, limit: int, offset: int = 0
     ) -> tuple[list[FeedRow], int]:
         with self._lock:
+            # The page first, then the votes of its papers only.
             rows = self.conn.execute(
-                "SELECT p.pk, substr(coalesce(p.published, ''), 1, 10), coalesce(p.published, ''), "
-                + _VOTES.format(pk="p.pk")
-                + " FROM paper_categories c JOIN papers p ON p.pk = c.paper_pk "
-                "WHERE c.category = ? ORDER BY p.published DESC, p.pk DESC LIMIT ? OFFSET ?",
+                "SELECT pk, substr(pub, 1, 10), pub, " + _VOTES.format(pk="pk") + " FROM ("
+                "SELECT p.pk AS pk, coalesce(p.published, '') AS pub "
+                "FROM paper_categories c JOIN papers p ON p.pk = c.paper_pk "
+                "WHERE c.category = ? ORDER BY p.published DESC, p.pk DESC LIMIT ? OFFSET ?"
+                ") ORDER BY pub DESC, pk DESC",
                 (category, limit, offset),
             ).fetchall()
             total = self.conn.execute(

