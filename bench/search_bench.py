@@ -330,6 +330,30 @@ def quality(split: str = "train") -> dict:
     return out
 
 
+def recall_check(n: int, workdir: Path, nq: int = 50) -> dict:
+    """recall@10 of the vector index against an exact scan of every vector (the queries are
+    SciFact claims embedded by the real model)."""
+    settings = load_settings()
+    emb = load_embedder(settings)
+    paths = IndexPaths(workdir / f"papers-{n}.db.index")
+    vi = VectorIndex(paths.vectors(emb.model_id), emb.model_id, emb.dim,
+                     settings.exact_search_max)
+    snap = vi.snapshot()
+    _, queries, _ = load_beir(SCIFACT, "train")
+    qs = random.Random(9).sample(list(queries.values()), nq)
+    hits, times = 0, []
+    for q in qs:
+        qv = emb.encode_query(q)
+        t0 = time.perf_counter()
+        got = {pk for pk, _ in vi.search(qv, 10)}
+        times.append((time.perf_counter() - t0) * 1000)
+        scores = np.asarray(snap.vectors) @ qv
+        top = np.argpartition(-scores, 10)[:10]
+        hits += len(got & {int(snap.pks[i]) for i in top})
+    return {"papers": n, "hnsw": snap.hnsw is not None, "recall@10": round(hits / (10 * nq), 3),
+            "search_p50_ms": round(percentile(times, 50), 2), "queries": nq}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -338,6 +362,8 @@ def main() -> None:
     ap.add_argument("--quality", action="store_true",
                     help="Only the SciFact quality comparison (nDCG@10 of every mode, bm25s, RRF).")
     ap.add_argument("--split", default="train", help="SciFact split for --quality.")
+    ap.add_argument("--recall", action="store_true",
+                    help="Only recall@10 of the built vector indexes against exact search.")
     ap.add_argument("--reuse", action="store_true",
                     help="Reuse databases and indexes built by an earlier run (same model); "
                          "build figures are then the earlier run's.")
@@ -345,6 +371,10 @@ def main() -> None:
     ap.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.recall:
+        for n in args.sizes:
+            print(json.dumps(recall_check(n, args.workdir)))
+        return
     if args.quality:
         q = quality(args.split)
         print(f"SciFact {q['split']} ({q['queries']} queries), nDCG@10:")

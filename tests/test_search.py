@@ -390,6 +390,9 @@ def test_new_papers_are_searchable_by_keyword_before_reindexing(env):
                                abstract="We look for zyxwvut.", source="test")])
     res = search(store, "zyxwvut", settings=s)
     assert res.hits[0].id == "2601.00001"
+    # It has no vector yet: its similar papers come from its own words.
+    ids = [h.id for h in similar(store, "2601.00001", limit=5, settings=s)]
+    assert ids and "2601.00001" not in ids
 
 
 def test_deleted_index_is_rebuilt_from_the_database(env):

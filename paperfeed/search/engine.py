@@ -127,10 +127,11 @@ class Engine:
         if fetch_cap:
             fetch = min(fetch, fetch_cap)
         while True:
-            cands = vi.search(qv, fetch)
-            pks = [pk for pk, _ in cands]
-            allowed = set(ki.matching_pks(ki.restrict(constraint, pks), len(pks)))
-            hits = [(pk, s) for pk, s in cands if pk in allowed]
+            # Filter the approximate neighbours first, then score only the survivors exactly.
+            cands = vi.candidates(qv, fetch)
+            allowed = ki.matching_pks(ki.restrict(constraint, cands), len(cands))
+            scored = vi.score_pks(qv, allowed)
+            hits = sorted(scored.items(), key=lambda kv: (-kv[1], kv[0]))
             if len(hits) >= k or fetch >= size or fetch_cap:
                 return hits[:k]
             fetch = min(size, fetch * 4)

@@ -31,7 +31,7 @@ __all__ = ["VectorIndex", "unpack"]
 
 _HNSW_CONNECTIVITY = 16
 _HNSW_EXPANSION_ADD = 128
-_HNSW_EXPANSION_SEARCH = 200
+_HNSW_EXPANSION_SEARCH = 400  # recall@10 0.98 at 1M (0.90 with 200), +0.4 ms
 # HNSW candidates re-scored exactly per query (at least; more when more results are asked).
 _RESCORE = 200
 
@@ -249,6 +249,18 @@ class VectorIndex:
             return {}
         s = np.asarray(snap.vectors[np.sort(rows)]) @ query
         return {int(snap.pks[r]): float(x) for r, x in zip(np.sort(rows), s)}
+
+    def candidates(self, query: np.ndarray, count: int) -> list[int]:
+        """pks of about the ``count`` nearest papers, unscored (HNSW order, or exact), for
+        callers that filter them before scoring exactly (``score_pks``)."""
+        snap = self.snapshot()
+        if snap is None or count <= 0:
+            return []
+        q = np.asarray(query, dtype=np.float32)
+        if snap.hnsw is None:
+            return [pk for pk, _ in self._top(snap, None, snap.vectors @ q, count)]
+        m = snap.hnsw.search(q, min(count, snap.rows), threads=1)
+        return [int(p) for p in snap.pks[np.asarray(m.keys, dtype=np.int64)]]
 
     def search(
         self, query: np.ndarray, k: int, rows: np.ndarray | None = None
