@@ -5,14 +5,15 @@ are real (bench/import_bench.py's generator), brings the search indexes up to da
 (`paperfeed index`), starts `paperfeed serve --workers W` as a real process, warms it up, then
 loads each target for --duration seconds at --connections connections, one target after the
 other: the trending page `/`, the search page `/search?q=...` and the JSON search
-`/api/search?q=...` (queries rotate over real SciFact claims). It prints requests/s, p50/p99
-latency and errors (socket errors and non-2xx/3xx answers) per target, and one JSON line.
+`/api/search?q=...` (queries rotate over 200 real SciFact claims, first five words). It
+prints requests/s, p50/p99 latency and errors (socket errors and non-2xx/3xx answers) per
+target and run, their medians over --runs, and one JSON line.
 
 The load comes from wrk when it is installed (Debian: apt-get install wrk), else from a
 bounded asyncio/httpx generator in this file. Either runs on the same 2 cores as the server,
 so the figures are for the pair.
 
-    python bench/web_bench.py --n 100000 --duration 60 --connections 32 --workers 2
+    python bench/web_bench.py --n 100000 --duration 60 --connections 32 --workers 2 --runs 3
 """
 
 from __future__ import annotations
@@ -235,6 +236,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=60, help="seconds per target")
     ap.add_argument("--connections", type=int, default=32, help="concurrent connections")
     ap.add_argument("--workers", type=int, default=2, help="`paperfeed serve` worker processes")
+    ap.add_argument("--runs", type=int, default=1, help="runs per target (medians reported)")
     ap.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto",
                     help="load generator (auto: wrk when installed)")  # fmt: skip
     ap.add_argument("--no-index", action="store_true",
@@ -266,19 +268,30 @@ def main() -> None:
 
         probe = httpx.get(base + targets["/api/search?q=..."][0], timeout=60).json()
         search_mode, search_notes = probe["mode"], probe["notes"]
-        for name, paths in targets.items():
-            if tool == "wrk":
-                r = run_wrk(base, paths, args.duration, args.connections, work)
-            else:
-                r = asyncio.run(_python_load(base, paths, args.duration, args.connections))
-            results[name] = r
-            print(f"{name:<20} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
-                  f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}", file=sys.stderr)  # fmt: skip
+        runs: dict[str, list[dict]] = {name: [] for name in targets}
+        for run in range(args.runs):
+            for name, paths in targets.items():
+                if tool == "wrk":
+                    r = run_wrk(base, paths, args.duration, args.connections, work)
+                else:
+                    r = asyncio.run(_python_load(base, paths, args.duration, args.connections))
+                runs[name].append(r)
+                print(f"run {run + 1} {name:<20} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms"
+                      f"  p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}", file=sys.stderr)  # fmt: skip
+        for name, rs in runs.items():
+            results[name] = {
+                "median_rps": statistics.median(r["rps"] for r in rs),
+                "median_p50_ms": statistics.median(r["p50_ms"] for r in rs),
+                "median_p99_ms": statistics.median(r["p99_ms"] for r in rs),
+                "max_ms": max(r["max_ms"] for r in rs),
+                "requests": sum(r["requests"] for r in rs),
+                "errors": sum(r["errors"] for r in rs),
+            }
     finally:
         stop_server(proc)
     print(json.dumps({
         "papers": args.n, "duration_s": args.duration, "connections": args.connections,
-        "workers": args.workers, "tool": tool, "cpu_count": os.cpu_count(),
+        "workers": args.workers, "runs": args.runs, "tool": tool, "cpu_count": os.cpu_count(),
         "search_mode": search_mode, "search_notes": search_notes, "index": index,
         "results": {k: {m: round(v, 2) if isinstance(v, float) else v for m, v in r.items()}
                     for k, r in results.items()},

@@ -59,7 +59,10 @@ class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
                 self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = NORMAL")
             self.conn.execute("PRAGMA foreign_keys = ON")
-            self.conn.execute("PRAGMA cache_size = -65536")  # 64 MB page cache
+            # Bulk imports touch index pages all over the author and id B-trees: a bigger page
+            # cache and fewer, larger checkpoints (each one fsyncs) measurably speed them up.
+            self.conn.execute("PRAGMA cache_size = -131072")  # 128 MB
+            self.conn.execute("PRAGMA wal_autocheckpoint = 8192")  # pages: about 32 MB of WAL
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open database {self.path}: {e}") from None
         # One connection may be shared by threads (the web app); serialise its use.

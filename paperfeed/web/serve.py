@@ -1,0 +1,156 @@
+"""Running the app under uvicorn: in this process, or in several worker processes.
+
+Several workers each get their own listening socket on the same port (SO_REUSEPORT), so the
+kernel spreads new connections evenly over them. With one shared socket (uvicorn's
+``--workers``) the first worker to wake up accepts a whole burst of connections: under a
+load test one worker served all 32 connections while the other sat idle, which halved the
+throughput of CPU-bound search. Where fork or SO_REUSEPORT is missing, uvicorn's own
+supervisor is used instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from typing import Callable
+
+from ..config import SETTINGS, Settings
+
+__all__ = ["serve", "listen_socket"]
+
+log = logging.getLogger("paperfeed.web")
+
+
+class BindError(OSError):
+    pass
+
+
+def listen_socket(host: str, port: int, reuse_port: bool = False, listen: bool = True):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # Name the protocol: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto
+    # is IPPROTO_TCP, and with Nagle on, every response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise BindError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    if listen:
+        sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _uvicorn_options(access_log: bool) -> dict:
+    return dict(
+        log_level="info" if access_log else "warning",
+        access_log=access_log,
+        server_header=False,
+        proxy_headers=False,
+    )
+
+
+def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int,
+    access_log: bool,
+    announce: Callable[[int], None],
+    store=None,
+) -> None:
+    """Serve until Ctrl-C/SIGTERM; ``announce(port)`` is called once the port is bound."""
+    import uvicorn
+
+    forked = workers > 1 and hasattr(os, "fork") and hasattr(socket, "SO_REUSEPORT")
+    if workers > 1 and forked:
+        _serve_forked(settings, host, port, workers, access_log, announce)
+        return
+    sock = listen_socket(host, port)
+    announce(sock.getsockname()[1])
+    if workers == 1:
+        from .app import create_app
+
+        config = uvicorn.Config(create_app(settings, store), **_uvicorn_options(access_log))
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    # Workers started by uvicorn rebuild the app from the environment: hand them every
+    # setting that is not a default, as this process resolved it.
+    for s in SETTINGS:
+        if settings.origin(s.name) != "default":
+            os.environ[s.env] = str(settings[s.name])
+    config = uvicorn.Config(
+        "paperfeed.web.app:app_from_env", factory=True, workers=workers,
+        **_uvicorn_options(access_log),
+    )  # fmt: skip
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def _serve_forked(settings, host, port, workers, access_log, announce) -> None:
+    # The parent keeps the port (bound, not listening: it gets no connections) so that a
+    # worker restarted later, or port 0's choice, stays the same.
+    holder = listen_socket(host, port, reuse_port=True, listen=False)
+    real_port = holder.getsockname()[1]
+    announce(real_port)
+    children: dict[int, float] = {}
+    stopping = False
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid:
+            children[pid] = time.monotonic()
+            return
+        code = 0
+        try:  # the worker: its own socket, its own store connection, its own app
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            holder.close()
+            import uvicorn
+
+            from .app import create_app
+
+            sock = listen_socket(host, real_port, reuse_port=True)
+            config = uvicorn.Config(create_app(settings), **_uvicorn_options(access_log))
+            uvicorn.Server(config).run(sockets=[sock])
+        except BaseException:  # noqa: BLE001 - report, then leave without running parent code
+            log.exception("worker %d failed", os.getpid())
+            code = 1
+        finally:
+            os._exit(code)
+
+    def stop(signum, frame) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for _ in range(workers):
+            spawn()
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            started = children.pop(pid, time.monotonic())
+            if not stopping:
+                log.warning("worker %d exited (status %d); starting another", pid, status)
+                if time.monotonic() - started < 1.0:
+                    time.sleep(1.0)  # a worker that dies at once: do not spin
+                spawn()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        holder.close()
