@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import httpx
+import psutil
 import pytest
 
 from tests.web_support import (
@@ -151,15 +153,32 @@ def test_serve_prints_url_and_serves_the_db_given(served):
     assert r.status_code == 200 and r.json()["votes"] == 118
 
 
-def test_serve_with_two_workers(tmp_path, served):
+def _workers(server) -> list[psutil.Process]:
+    return [c for c in psutil.Process(server.proc.pid).children() if c.is_running()]
+
+
+def test_serve_with_two_workers_replaces_a_dead_one(tmp_path, served):
     db = tmp_path / "two.db"
     build_db(db)
     server = Served(db, tmp_path / "cache", tmp_path, "--workers", "2")
     try:
-        # Workers rebuilt their settings from the environment: they found the --db file.
+        workers = _workers(server)
+        assert len(workers) == 2
+        # The workers serve the database given with --db (not the default paperfeed.db).
         for _ in range(4):
             r = httpx.get(server.url + "/api/papers/" + HF_TOP[0], timeout=30)
             assert r.status_code == 200 and r.json()["id"] == HF_TOP[0]
+        workers[0].kill()
+        workers[0].wait(10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            alive = _workers(server)
+            if len(alive) == 2 and workers[0].pid not in {w.pid for w in alive}:
+                break
+            time.sleep(0.2)
+        assert len(_workers(server)) == 2, "the dead worker was replaced"
+        for _ in range(4):
+            assert httpx.get(server.url + "/api/trending", timeout=30).status_code == 200
     finally:
         server.stop()
-    assert server.proc.returncode is not None
+    assert server.proc.returncode == 0

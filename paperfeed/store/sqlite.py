@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -56,7 +57,7 @@ class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
             # Pragmas (see module docstring). isolation_level=None: we issue BEGIN ourselves.
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             if not readonly:
-                self.conn.execute("PRAGMA journal_mode = WAL")
+                self._enable_wal(busy_timeout)
             self.conn.execute("PRAGMA synchronous = NORMAL")
             self.conn.execute("PRAGMA foreign_keys = ON")
             # Bulk imports touch index pages all over the author and id B-trees: a bigger page
@@ -67,6 +68,22 @@ class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
             raise StoreError(f"cannot open database {self.path}: {e}") from None
         # One connection may be shared by threads (the web app); serialise its use.
         self._lock = threading.RLock()
+
+    def _enable_wal(self, busy_timeout: float) -> None:
+        """Switch a new database to WAL. The switch needs an exclusive lock and SQLite does
+        not always wait for it (several processes creating one file at once get "database is
+        locked" at once), so retry here until busy_timeout."""
+        if self.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     # --- lifecycle -----------------------------------------------------------------------
     def migrate(self) -> list[str]:
