@@ -120,6 +120,20 @@ def start_server(db: Path, work: Path, workers: int) -> tuple[subprocess.Popen, 
     if not m:
         proc.kill()
         raise SystemExit(f"serve did not start: {line!r}; see {work / 'serve.log'}")
+    # The URL is printed before uvicorn binds its workers: wait until the port answers.
+    import socket
+
+    host, port = m.group(1).rsplit(":", 1)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            socket.create_connection((LOOPBACK, int(port)), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise SystemExit(f"serve never accepted connections; see {work / 'serve.log'}")
+            time.sleep(0.2)
     return proc, m.group(1)
 
 
