@@ -99,7 +99,9 @@ def _serve_forked(settings, host, port, workers, access_log, announce) -> None:
     # worker restarted later, or port 0's choice, stays the same.
     holder = listen_socket(host, port, reuse_port=True, listen=False)
     real_port = holder.getsockname()[1]
-    announce(real_port)
+    # Each worker says "listening" through this pipe; the URL is printed once all are, so
+    # a client that connects as soon as it reads the URL is queued, never refused.
+    ready: list[int] = list(os.pipe())  # [read end, write end]; emptied once all are up
     children: dict[int, float] = {}
     stopping = False
 
@@ -113,11 +115,15 @@ def _serve_forked(settings, host, port, workers, access_log, announce) -> None:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             holder.close()
+            sock = listen_socket(host, real_port, reuse_port=True)
+            if ready:  # a first worker, not a replacement: say that it listens
+                os.close(ready[0])
+                os.write(ready[1], b"1")  # connections now wait in this socket's backlog
+                os.close(ready[1])
             import uvicorn
 
             from .app import create_app
 
-            sock = listen_socket(host, real_port, reuse_port=True)
             config = uvicorn.Config(create_app(settings), **_uvicorn_options(access_log))
             uvicorn.Server(config).run(sockets=[sock])
         except BaseException:  # noqa: BLE001 - report, then leave without running parent code
@@ -139,6 +145,17 @@ def _serve_forked(settings, host, port, workers, access_log, announce) -> None:
     try:
         for _ in range(workers):
             spawn()
+        read_end, write_end = ready
+        ready.clear()
+        os.close(write_end)
+        listening = 0
+        while listening < workers:
+            got = os.read(read_end, workers)
+            if not got:  # every worker closed the pipe: some died before listening
+                break
+            listening += len(got)
+        os.close(read_end)
+        announce(real_port)
         while children:
             try:
                 pid, status = os.wait()
