@@ -2,11 +2,17 @@
 
 Each batch is one transaction, so a crash (even kill -9) leaves the database consistent
 with every finished batch kept; re-running the import is idempotent and completes it.
+
+A large file is parsed in a second process: parsing and preparing rows (hashes, JSON, folded
+author names) is Python work, and in a thread it would hold the GIL the writer needs to feed
+SQLite, so on two cores the two would mostly take turns. A process runs them side by side.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import pickle
 import queue
 import threading
 from pathlib import Path
@@ -14,12 +20,17 @@ from typing import Iterable
 
 from tqdm import tqdm
 
-from .errors import SourceError
+from .errors import PaperfeedError, SourceError
 from .models import ImportReport, Paper, Rejected
 from .sources import iter_file
 from .store import Store
+from .store.base import PaperRow, prepare_paper
 
-__all__ = ["import_files", "import_records", "sample_path"]
+__all__ = ["import_files", "import_records", "sample_path", "PARSER_PROCESS_MIN_BYTES"]
+
+# Files at least this big get a parser process; below it, starting one costs more than it
+# saves (a fork is ~10 ms, a spawn several hundred).
+PARSER_PROCESS_MIN_BYTES = 4 << 20
 
 
 def sample_path() -> Path:
@@ -30,8 +41,9 @@ def sample_path() -> Path:
 class _Writer:
     """Writes batches on a second thread while the caller parses the next ones.
 
-    sqlite3 releases the GIL while SQLite works, so on two cores parsing (Python) and
-    writing (mostly C) overlap. The queue holds at most two batches, which bounds memory.
+    For record streams that are not files (tests, the BEIR evaluation): sqlite3 releases the
+    GIL while SQLite works, so parsing and writing overlap a little. The queue holds at most
+    two batches, which bounds memory.
     """
 
     def __init__(self, store: Store, report: ImportReport, bar: tqdm | None):
@@ -46,15 +58,9 @@ class _Writer:
             if self._error is not None:
                 continue  # drain after a failure; the caller re-raises it
             try:
-                res = self._store.upsert_papers(batch)
+                _write(self._store, [prepare_paper(p) for p in batch], self._report, self._bar)
             except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
                 self._error = e
-                continue
-            self._report.added += res.added
-            self._report.updated += res.updated
-            self._report.unchanged += res.unchanged
-            if self._bar is not None:
-                self._bar.update(len(batch))
 
     def put(self, batch: list[Paper]) -> None:
         if self._error is not None:
@@ -69,6 +75,16 @@ class _Writer:
             raise self._error
 
 
+def _write(store: Store, rows: list[PaperRow], report: ImportReport, bar: tqdm | None) -> None:
+    res = store.upsert_rows(rows)
+    # Counted only once the batch is committed, so the report never claims lost work.
+    report.added += res.added
+    report.updated += res.updated
+    report.unchanged += res.unchanged
+    if bar is not None:
+        bar.update(len(rows))
+
+
 def import_records(
     store: Store,
     records: Iterable[Paper | Rejected],
@@ -76,6 +92,7 @@ def import_records(
     batch_size: int = 5000,
     bar: tqdm | None = None,
 ) -> None:
+    """Import a stream of records in this process (see import_files for whole files)."""
     writer = _Writer(store, report, bar)
     buf: list[Paper] = []
     try:
@@ -94,27 +111,144 @@ def import_records(
         writer.close()
 
 
+# --- the parser process ------------------------------------------------------------------
+# Messages, each one pickle: ("batch", rows, rejected) with rejected as (where, why) pairs,
+# then ("done",) or ("error", message). Rows go as plain tuples: cheaper to pickle than
+# named ones, and the writer rebuilds them for free.
+
+
+def _parse_into(conn, parent_end, path: str, fmt: str | None, batch_size: int) -> None:
+    """Runs in the parser process: read, parse and prepare, and send batches to the writer."""
+    # A forked child inherits the writer's reading end too; while it stayed open here, the
+    # pipe would never break when the writer dies, and this process would wait forever.
+    parent_end.close()
+    dumps = pickle.dumps
+    try:
+        rows: list[tuple] = []
+        rejected: list[tuple[str, str]] = []
+        try:
+            for rec in iter_file(path, fmt):
+                if type(rec) is Rejected:
+                    rejected.append((rec.where, rec.why))
+                    continue
+                rows.append(tuple(prepare_paper(rec)))  # type: ignore[arg-type]
+                if len(rows) >= batch_size:
+                    # Blocks while the writer is busy: at most one batch waits, which bounds
+                    # memory, and the writer never waits long for the next.
+                    conn.send_bytes(dumps(("batch", rows, rejected), protocol=5))
+                    rows, rejected = [], []
+        except PaperfeedError as e:
+            conn.send_bytes(dumps(("batch", rows, rejected), protocol=5))
+            conn.send_bytes(dumps(("error", str(e)), protocol=5))
+            return
+        conn.send_bytes(dumps(("batch", rows, rejected), protocol=5))
+        conn.send_bytes(dumps(("done",), protocol=5))
+    except (KeyboardInterrupt, BrokenPipeError, ConnectionResetError):
+        pass  # Ctrl-C reaches the whole process group; a dead writer closed the pipe
+    finally:
+        conn.close()
+
+
+def _mp_context():
+    # fork starts at once (nothing is imported again) but is unsafe once this process has
+    # other threads (a lock one of them holds would stay held in the child forever).
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+class _ParserProcess:
+    """A file parsed in a second process; ``write_into`` stores what it sends."""
+
+    def __init__(self, path: str, fmt: str | None, batch_size: int):
+        # Started before the progress bar, whose monitor thread would rule out a fork.
+        ctx = _mp_context()
+        self.path = path
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(
+            target=_parse_into,
+            args=(send, self._recv, path, fmt, batch_size),
+            name="paperfeed-parser",
+            daemon=True,
+        )
+        self._proc.start()
+        send.close()  # now the child holds the only writing end, so its death reads as EOF
+
+    def write_into(self, store: Store, report: ImportReport, bar: tqdm | None) -> None:
+        make = PaperRow._make
+        try:
+            while True:
+                try:
+                    msg = pickle.loads(self._recv.recv_bytes())
+                except EOFError:
+                    self._proc.join(5)
+                    raise SourceError(
+                        f"{self.path}: the parser process stopped unexpectedly "
+                        f"(exit code {self._proc.exitcode})"
+                    ) from None
+                if msg[0] == "done":
+                    return
+                if msg[0] == "error":
+                    raise SourceError(msg[1])
+                _, rows, rejected = msg
+                for where, why in rejected:
+                    report.reject(where, why)
+                if rows:
+                    _write(store, [make(r) for r in rows], report, bar)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._recv.close()  # a child still sending gets a broken pipe and stops
+        self._proc.join(5)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join()
+
+
 def import_files(
     store: Store,
     paths: Iterable[str | Path],
     fmt: str | None = None,
     batch_size: int = 5000,
     progress: bool = False,
+    parser_process: bool | None = None,
 ) -> ImportReport:
-    """Import every file; a file that cannot be read is reported and the next one is tried."""
+    """Import every file; a file that cannot be read is reported and the next one is tried.
+
+    ``parser_process``: parse in a second process (True), in this one (False), or decide by
+    the file's size (None: files of PARSER_PROCESS_MIN_BYTES and more).
+    """
     report = ImportReport()
     for path in paths:
         name = str(path)
         size = _size(path)
         desc = f"{Path(name).name} ({size / 1e6:.1f} MB)" if size else Path(name).name
-        with tqdm(
-            desc=desc, unit=" papers", disable=not progress, mininterval=0.5, leave=True
-        ) as bar:
-            try:
-                import_records(store, iter_file(path, fmt), report, batch_size, bar)
-            except SourceError as e:
-                report.reject(name, str(e))
-                report.files_unreadable += 1
+        try:
+            records = iter_file(path, fmt)  # checks the file and its format now
+        except SourceError as e:
+            report.reject(name, str(e))
+            report.files_unreadable += 1
+            continue
+        use_process = size >= PARSER_PROCESS_MIN_BYTES if parser_process is None else parser_process
+        parser = None
+        if use_process:
+            records.close()  # the parser process opens the file itself
+            parser = _ParserProcess(name, fmt, batch_size)
+        try:
+            with tqdm(
+                desc=desc, unit=" papers", disable=not progress, mininterval=0.5, leave=True
+            ) as bar:
+                if parser is not None:
+                    parser.write_into(store, report, bar)
+                else:
+                    import_records(store, records, report, batch_size, bar)
+        except SourceError as e:
+            report.reject(name, str(e))
+            report.files_unreadable += 1
+        finally:
+            if parser is not None:
+                parser.close()
     return report
 
 

@@ -27,6 +27,9 @@ __all__ = [
     "merge_papers",
     "author_key",
     "StoredPaper",
+    "PaperRow",
+    "prepare_paper",
+    "dedupe_rows",
     "HarvestState",
     "FeedRow",
     "normalize_email",
@@ -111,6 +114,96 @@ def content_hash(p: Paper, sources: list[str]) -> bytes:
     ).digest()
 
 
+class PaperRow(NamedTuple):
+    """A Paper flattened into the values a store writes, with its content hash and folded
+    author names already computed.
+
+    Making one is pure Python and needs no database, so the importer's parser process makes
+    them while the store writes the batch before: the writer is left with little but SQL.
+    The first fifteen fields are the ``papers`` columns in the order the stores insert them.
+    """
+
+    id: str
+    version: int | None
+    title: str
+    abstract: str
+    authors: str  # JSON array, in the paper's order
+    categories: str  # space separated, primary first
+    primary_category: str | None
+    published: str | None
+    updated: str | None
+    doi: str | None
+    journal_ref: str | None
+    comments: str | None
+    links: str  # JSON object
+    source: str  # the importer; the ``sources`` column of a paper stored for the first time
+    content_hash: bytes  # content_hash(paper, [source])
+    author_names: tuple[str, ...]
+    author_keys: tuple[str, ...]  # author_key() of each name
+    upvotes: int | None
+    num_comments: int | None
+    listed_on: str | None
+
+    def to_paper(self) -> Paper:
+        return Paper(
+            id=self.id,
+            title=self.title,
+            abstract=self.abstract,
+            authors=list(self.author_names),
+            categories=self.categories.split(),
+            primary_category=self.primary_category,
+            version=self.version,
+            published=self.published,
+            updated=self.updated,
+            doi=self.doi,
+            journal_ref=self.journal_ref,
+            comments=self.comments,
+            links=orjson.loads(self.links),
+            source=self.source,
+            upvotes=self.upvotes,
+            num_comments=self.num_comments,
+            listed_on=self.listed_on,
+        )
+
+
+def prepare_paper(p: Paper) -> PaperRow:
+    """The PaperRow of a Paper (see PaperRow for why this is a step of its own)."""
+    dumps = orjson.dumps
+    names = tuple(p.authors)
+    return PaperRow(
+        p.id,
+        p.version,
+        p.title,
+        p.abstract,
+        dumps(names).decode(),
+        " ".join(p.categories),
+        p.primary_category,
+        p.published,
+        p.updated,
+        p.doi,
+        p.journal_ref,
+        p.comments,
+        dumps(p.links).decode(),
+        p.source,
+        content_hash(p, [p.source] if p.source else []),
+        names,
+        tuple(map(author_key, names)),
+        p.upvotes,
+        p.num_comments,
+        p.listed_on,
+    )
+
+
+def dedupe_rows(rows: list[PaperRow]) -> dict[str, PaperRow]:
+    """One row per paper id, in first-seen order; two records of one paper in a batch (two
+    versions in one file, a paper listed twice on a page) are merged as the store would."""
+    batch: dict[str, PaperRow] = {}
+    for r in rows:
+        prev = batch.get(r.id)
+        batch[r.id] = r if prev is None else prepare_paper(merge_papers(prev.to_paper(), r.to_paper()))
+    return batch
+
+
 _FIELDS = ("title", "abstract", "doi", "journal_ref", "comments")
 
 
@@ -171,9 +264,13 @@ class Store(ABC):
         self.close()
 
     # --- papers --------------------------------------------------------------------------
-    @abstractmethod
     def upsert_papers(self, papers: list[Paper]) -> UpsertResult:
         """Store a batch atomically: all of it lands or none of it does."""
+        return self.upsert_rows([prepare_paper(p) for p in papers])
+
+    @abstractmethod
+    def upsert_rows(self, rows: list[PaperRow]) -> UpsertResult:
+        """upsert_papers for papers already prepared (prepare_paper), as bulk imports send them."""
 
     @abstractmethod
     def get_paper(self, paper_id: str) -> StoredPaper | None:

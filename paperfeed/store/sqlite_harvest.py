@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import orjson
 
 from ..models import Paper
-from .base import HarvestState, UpsertResult, merge_papers
+from .base import HarvestState, UpsertResult, dedupe_rows, prepare_paper
 
 __all__ = ["HarvestMixin"]
 
@@ -56,11 +56,8 @@ class HarvestMixin:
         return [_row(r) for r in rows]
 
     def save_harvest_page(self, state: HarvestState, papers: list[Paper]) -> UpsertResult:
-        # Same de-duplication as upsert_papers: one page may carry a paper twice.
-        batch: dict[str, Paper] = {}
-        for p in papers:
-            prev = batch.get(p.id)
-            batch[p.id] = p if prev is None else merge_papers(prev, p)
+        # Same de-duplication as upsert_rows: one page may carry a paper twice.
+        batch = dedupe_rows([prepare_paper(p) for p in papers])
         now = _now()
         state.updated_at = now
         state.started_at = state.started_at or now
