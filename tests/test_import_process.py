@@ -181,3 +181,44 @@ def test_parser_process_exits_when_the_import_is_killed(tmp_path, import_bench):
     for k in alive:
         os.kill(k, signal.SIGKILL)
     assert not alive, "the parser process outlived the killed import"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_ctrl_c_stops_both_processes_quietly(tmp_path, import_bench):
+    f = tmp_path / "big.jsonl"
+    import_bench.generate(f, 40_000)
+    db = tmp_path / "p.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}
+    env["PAPERFEED_DB"] = str(db)
+    env["PAPERFEED_IMPORT_BATCH"] = "500"
+    # Its own process group, as a terminal's foreground job; SIGINT at its default even if
+    # whatever runs the tests ignores it.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paperfeed", "import", str(f)], env=env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.time() + 60
+    landed = 0
+    while time.time() < deadline and landed < 2000:
+        time.sleep(0.05)
+        try:
+            c = sqlite3.connect(db, timeout=5)
+            landed = c.execute("SELECT count(*) FROM papers").fetchone()[0]
+            c.close()
+        except sqlite3.OperationalError:
+            pass
+    kids = _children(proc.pid)
+    assert kids and proc.poll() is None, "import finished before Ctrl-C; raise n"
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "aborted" in err
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_running(k) for k in kids):
+        time.sleep(0.05)
+    assert not any(_running(k) for k in kids)
+    c = sqlite3.connect(db)
+    assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert c.execute("SELECT count(*) FROM papers").fetchone()[0] % 500 == 0
+    c.close()
