@@ -37,10 +37,24 @@ def paper(pid="2401.00001", version=1, **kw) -> Paper:
 def test_migrations_are_recorded_and_idempotent(db_path):
     s = open_store(str(db_path))
     assert s.migrate() == []  # already applied by open_store
-    names = [r[0] for r in s.conn.execute("SELECT name FROM schema_migrations")]
-    assert names == [name for name, _ in MIGRATIONS]
+    names = [r[0] for r in s.conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
+    assert names == sorted(name for name, _ in MIGRATIONS)
     mode = s.conn.execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
+    assert s.conn.execute("PRAGMA page_size").fetchone()[0] == 16384  # new files only
+    s.close()
+
+
+def test_a_database_made_with_other_pages_keeps_them_and_works(db_path):
+    # Files made before 16 KB pages were the default (or by another tool) are used as they are.
+    c = sqlite3.connect(db_path)
+    c.execute("PRAGMA page_size = 4096")
+    c.execute("CREATE TABLE t (x)")
+    c.close()
+    s = open_store(str(db_path))
+    assert s.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert s.upsert_papers([paper()]).added == 1
+    assert s.integrity_ok()
     s.close()
 
 
