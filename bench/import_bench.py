@@ -88,10 +88,11 @@ _CHILD = r"""
 import json, resource, sys, time
 from paperfeed.importer import import_files
 from paperfeed.store import open_store
-path, db = sys.argv[1], sys.argv[2]
+path, db, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 store = open_store(db)
 t = time.perf_counter()
-rep = import_files(store, [path], batch_size=5000)
+rep = import_files(store, [path], batch_size=5000,
+                   parser_process={"auto": None, "off": False}[mode])
 dt = time.perf_counter() - t
 store.close()
 # The parser process counts too: the sum of both peaks (an upper bound, as pages a fork
@@ -108,6 +109,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000, help="records to generate")
     ap.add_argument("--runs", type=int, default=3, help="timed imports (median reported)")
     ap.add_argument("--keep", help="folder to keep the generated file and databases in")
+    ap.add_argument("--parser-process", choices=["auto", "off"], default="auto",
+                    help="off: parse in the writing process (a thread), the baseline the parser "
+                    "process is measured against")
     args = ap.parse_args()
     work = Path(args.keep or tempfile.mkdtemp(prefix="pf-import-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -122,7 +126,7 @@ def main() -> None:
         db = work / f"bench-{run}.db"
         for suffix in ("", "-wal", "-shm"):
             Path(str(db) + suffix).unlink(missing_ok=True)
-        out = subprocess.run([sys.executable, "-c", _CHILD, str(data), str(db)],
+        out = subprocess.run([sys.executable, "-c", _CHILD, str(data), str(db), args.parser_process],
                              capture_output=True, text=True, check=True, cwd=ROOT)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         r["papers_per_s"] = r["added"] / r["seconds"]
@@ -134,6 +138,7 @@ def main() -> None:
                 Path(str(db) + suffix).unlink(missing_ok=True)
     summary = {
         "records": args.n,
+        "parser_process": args.parser_process,
         "runs": args.runs,
         "median_papers_per_s": round(statistics.median(r["papers_per_s"] for r in results)),
         "median_seconds": round(statistics.median(r["seconds"] for r in results), 2),
