@@ -3,6 +3,7 @@ replaying recorded arXiv and Hugging Face responses; kill -9 mid-harvest and res
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -131,7 +132,8 @@ def test_harvest_hf_daily(server, cli):
     proc, out = cli.json("harvest", "hf-daily", "--date", "2026-06-12", env=env)
     assert proc.returncode == 0, proc.stderr
     assert out["added"] == 30 and out["rejected"] == 0
-    assert server.requests()[0].params == {"date": "2026-06-12"}
+    # One request: a page shorter than the most the API sends is the whole day.
+    assert [r.params for r in server.requests()] == [{"date": "2026-06-12", "limit": "100"}]
     proc = cli("harvest", "hf-daily", "--date", "2026-06-12", env=env)
     assert "0 added, 0 updated, 30 unchanged" in proc.stdout
     _, stats = cli.json("stats")
@@ -145,3 +147,39 @@ def test_403_is_a_one_line_error(server, cli):
     assert proc.returncode == 2
     assert "HTTP 403" in proc.stderr and "Traceback" not in proc.stderr
     assert len(server.requests()) == 1
+
+
+def _hf_day(n: int, first: int = 0) -> bytes:
+    """A day listing ``n`` papers: the recorded items again under ids of their own."""
+    items = json.loads(HF_DAY.read_bytes())
+    out = []
+    for i in range(first, first + n):
+        item = json.loads(json.dumps(items[i % len(items)]))
+        item["paper"]["id"] = f"2606.{90000 + i:05d}"
+        out.append(item)
+    return json.dumps(out).encode()
+
+
+def test_harvest_hf_daily_pages_through_a_busy_day(server, cli):
+    def respond(req):
+        page = int(req.params.get("p", "0"))
+        body = {0: _hf_day(100), 1: _hf_day(100, 100), 2: _hf_day(7, 200)}[page]
+        return Reply(body=body, content_type="application/json")
+
+    server.respond = respond
+    env, _ = settings_for(server)
+    proc, out = cli.json("harvest", "hf-daily", "--date", "2026-06-12", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert out["added"] == 207 and out["rejected"] == 0
+    assert [r.params.get("p") for r in server.requests()] == [None, "1", "2"]
+    _, stats = cli.json("stats")
+    assert stats["hf_listed"] == 207
+
+
+def test_harvest_hf_daily_stops_when_the_server_ignores_paging(server, cli):
+    server.respond = lambda req: Reply(body=_hf_day(100), content_type="application/json")
+    env, _ = settings_for(server)
+    proc, out = cli.json("harvest", "hf-daily", "--date", "2026-06-12", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert out["added"] == 100
+    assert len(server.requests()) == 2  # the second page repeated the first: done

@@ -1,6 +1,6 @@
 """Hugging Face Daily Papers (``/api/daily_papers?date=YYYY-MM-DD``): papers and their votes.
 
-One request per day listed. A day with no listing yet (early in the morning, weekends) is
+One request per day listed (more on a day with over 100 papers). A day with no listing yet (early in the morning, weekends) is
 an empty array, which is a real answer here, unlike an empty OAI-PMH first page. Each day's
 papers and the ``hf-daily`` checkpoint (the latest day fetched, used by ``paperfeed run`` to
 catch up after downtime) are written in one transaction.
@@ -43,9 +43,32 @@ def _reader(where: str):
     return check
 
 
-def fetch_day(day: date, settings, client: PoliteClient) -> list[Paper | Rejected]:
-    url = settings.hf_api_url
-    return client.get(url, {"date": day.isoformat()}, _reader(f"date {day.isoformat()}"))
+# The API's most items per page (its default is 50; busy days list more than that).
+PAGE_SIZE = 100
+MAX_PAGES = 20  # a day has never listed anything near 2,000 papers: a guard, not a limit
+
+
+def fetch_day(day: date, settings, client: PoliteClient) -> tuple[list[Paper | Rejected], int]:
+    """Every record listed on ``day`` and how many pages that took.
+
+    A full page means there may be more: the next page (``p``, counted from 0) is asked for
+    until a page comes back short. A page that adds no new paper also ends it, so a server
+    that ignores ``p`` costs one extra request, not a loop."""
+    url, iso = settings.hf_api_url, day.isoformat()
+    records: list[Paper | Rejected] = []
+    seen: set[str] = set()
+    for page in range(MAX_PAGES):
+        params = {"date": iso, "limit": str(PAGE_SIZE)}
+        if page:
+            params["p"] = str(page)
+        where = f"date {iso}" + (f" page {page + 1}" if page else "")
+        got = client.get(url, params, _reader(where))
+        new = [r for r in got if not isinstance(r, Paper) or r.id not in seen]
+        seen.update(r.id for r in got if isinstance(r, Paper))
+        records.extend(new)
+        if len(got) < PAGE_SIZE or not any(isinstance(r, Paper) for r in new):
+            return records, page + 1
+    return records, MAX_PAGES
 
 
 def harvest_hf_days(
@@ -57,7 +80,7 @@ def harvest_hf_days(
     reports = []
     try:
         for day in days:
-            records = fetch_day(day, settings, client)
+            records, pages = fetch_day(day, settings, client)
             papers = [r for r in records if isinstance(r, Paper)]
             prev = store.get_harvest(CHECKPOINT)
             latest = max(day.isoformat(), (prev.window_until or "") if prev else "")
@@ -66,7 +89,7 @@ def harvest_hf_days(
                 params={"date": day.isoformat()},
                 window_from=day.isoformat(),
                 window_until=latest,  # never moves back when an old day is refetched
-                pages=1,
+                pages=pages,
                 records=len(papers),
                 complete=True,
             )
@@ -77,7 +100,7 @@ def harvest_hf_days(
                 store.save_harvest_page(state, papers),
                 [r for r in records if isinstance(r, Rejected)],
             )
-            report.pages = 1
+            report.pages = pages
             report.complete = True
             reports.append(report)
     finally:
