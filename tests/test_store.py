@@ -181,6 +181,9 @@ def test_kill_9_mid_import_leaves_db_consistent_and_rerun_completes(tmp_path, im
         "SELECT count(*) FROM paper_authors WHERE paper_pk NOT IN (SELECT pk FROM papers)"
     ).fetchone()[0]
     assert orphans == 0
+    # A file this big is a bulk import: the by-name author index was dropped for it...
+    indexes = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "paper_authors_key" not in indexes
     c.close()
     proc2, out = cli.json("import", str(data))
     assert proc2.returncode == 0
@@ -188,6 +191,10 @@ def test_kill_9_mid_import_leaves_db_consistent_and_rerun_completes(tmp_path, im
     s = open_store(str(cli.db))
     assert s.stats()["papers"] == n
     assert s.integrity_ok()
+    # ...and is whole again once an import has finished.
+    assert s.conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'paper_authors_key'"
+    ).fetchone()[0] == 1
     s.close()
 
 

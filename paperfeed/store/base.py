@@ -12,6 +12,7 @@ import re
 import unicodedata
 from functools import lru_cache
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple
 
@@ -271,6 +272,13 @@ class Store(ABC):
     @abstractmethod
     def upsert_rows(self, rows: list[PaperRow]) -> UpsertResult:
         """upsert_papers for papers already prepared (prepare_paper), as bulk imports send them."""
+
+    def bulk_import(self, expected: int) -> AbstractContextManager[None]:
+        """Wrap a large import of about ``expected`` papers. A backend may then defer index
+        upkeep to the end, where one sorted pass is far cheaper than millions of scattered
+        inserts. Whatever happens, no data is missing at any point, and the indexes are whole
+        again when the block ends (after a crash, when the store is next opened)."""
+        return nullcontext()
 
     @abstractmethod
     def get_paper(self, paper_id: str) -> StoredPaper | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timezone
 
-__all__ = ["MIGRATIONS", "apply_migrations", "applied_migrations"]
+__all__ = ["MIGRATIONS", "DEFERRED_INDEXES", "apply_migrations", "applied_migrations"]
 
 _PAPERS = """
 CREATE TABLE papers (
@@ -61,6 +61,26 @@ CREATE TABLE hf_listings (
     PRIMARY KEY (paper_pk, day)
 ) WITHOUT ROWID;
 CREATE INDEX hf_listings_day ON hf_listings(day);
+"""
+
+# Authors clustered by paper instead of by name. An import then appends author rows instead
+# of inserting them all over a name-ordered B-tree (with arXiv's long tail of names, nearly
+# every batch touched every leaf page), and the by-name index can be built in one sorted pass
+# after a bulk import (see SQLiteStore.bulk_import). "Papers by this author" is one range
+# scan of that index.
+_AUTHORS_BY_PAPER = """
+CREATE TABLE paper_authors_by_paper (
+    paper_pk INTEGER NOT NULL REFERENCES papers(pk) ON DELETE CASCADE,
+    pos INTEGER NOT NULL,            -- 0-based place in the paper's author list
+    key TEXT NOT NULL,               -- the folded name (store.base.author_key)
+    name TEXT NOT NULL,
+    PRIMARY KEY (paper_pk, pos)
+) WITHOUT ROWID;
+INSERT INTO paper_authors_by_paper (paper_pk, pos, key, name)
+    SELECT paper_pk, pos, key, name FROM paper_authors ORDER BY paper_pk, pos;
+DROP TABLE paper_authors;
+ALTER TABLE paper_authors_by_paper RENAME TO paper_authors;
+CREATE INDEX paper_authors_key ON paper_authors(key);
 """
 
 # Harvest checkpoints: one row per resumable harvest. A page's papers and the row's new token
@@ -135,12 +155,20 @@ CREATE TABLE search_checkpoints (
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_papers", _PAPERS),
+    ("0002_paper_authors_by_paper", _AUTHORS_BY_PAPER),
     # --- search (vectors) migrations: append below, names "01xx_..." ---
     ("0101_embeddings", _EMBEDDINGS),
     # --- harvest (checkpoints) migrations: append below, names "02xx_..." ---
     ("0201_harvest_state", _HARVEST_STATE),
     # --- web (votes, submissions, pending subscriptions) migrations: append below, "03xx_..." ---
     ("0301_web_votes_submissions_subscriptions", _WEB),
+]
+
+
+# Indexes a bulk import may drop and build again at its end (SQLiteStore.bulk_import): name
+# and the statement that makes it, exactly as the migrations above made it.
+DEFERRED_INDEXES: list[tuple[str, str]] = [
+    ("paper_authors_key", "CREATE INDEX IF NOT EXISTS paper_authors_key ON paper_authors(key)"),
 ]
 
 
@@ -155,13 +183,16 @@ def applied_migrations(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
 
 
-def apply_migrations(conn: sqlite3.Connection) -> list[str]:
-    """Apply every pending step; returns the names applied now. Safe to call concurrently:
-    each step runs under BEGIN IMMEDIATE and re-checks whether another process applied it."""
+def apply_migrations(
+    conn: sqlite3.Connection, migrations: list[tuple[str, str]] | None = None
+) -> list[str]:
+    """Apply every pending step (of ``migrations``, by default all); returns the names applied
+    now. Safe to call concurrently: each step runs under BEGIN IMMEDIATE and re-checks whether
+    another process applied it."""
     done = set(applied_migrations(conn))
     applied = []
     # Feature steps are numbered by feature (01xx search, 02xx harvest ...); apply in name order.
-    for name, sql in sorted(MIGRATIONS):
+    for name, sql in sorted(MIGRATIONS if migrations is None else migrations):
         if name in done:
             continue
         conn.execute("BEGIN IMMEDIATE")

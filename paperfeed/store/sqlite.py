@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+
+try:
+    import fcntl
+except ImportError:  # Windows: no bulk-import locks, so indexes are never deferred there
+    fcntl = None  # type: ignore[assignment]
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -26,23 +31,38 @@ from .base import (
     Store,
     StoredPaper,
     UpsertResult,
-    author_key,
     content_hash,
     dedupe_rows,
     merge_papers,
     prepare_paper,
 )
-from .migrations import apply_migrations
+from .migrations import DEFERRED_INDEXES, apply_migrations
 from .sqlite_feed import FeedMixin
 from .sqlite_harvest import HarvestMixin
 from .sqlite_vectors import VectorsMixin
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "BULK_MIN_PAPERS"]
+
+_CACHE_SIZE = -131072  # KiB: 128 MB
+
+# Imports expected to bring fewer papers than this keep every index up to date as they go.
+BULK_MIN_PAPERS = 50_000
 
 _COLS = (
     "pk, id, version, title, abstract, authors, categories, primary_category, published, "
     "updated, doi, journal_ref, comments, links, sources, added_at, rev"
 )
+
+
+def _bulk_lock(db_path: str):
+    """The open lock file beside the database, or None where there can be none (no fcntl, an
+    in-memory database, a folder we cannot write: then indexes are simply never deferred)."""
+    if fcntl is None or db_path in ("", ":memory:") or db_path.startswith("file:"):
+        return None
+    try:
+        return open(db_path + "-bulk.lock", "a+b")
+    except OSError:
+        return None
 
 
 def _now() -> str:
@@ -75,7 +95,7 @@ class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
             self.conn.execute("PRAGMA foreign_keys = ON")
             # Bulk imports touch index pages all over the author and id B-trees: a bigger page
             # cache and fewer, larger checkpoints (each one fsyncs) measurably speed them up.
-            self.conn.execute("PRAGMA cache_size = -131072")  # 128 MB
+            self.conn.execute(f"PRAGMA cache_size = {_CACHE_SIZE}")
             self.conn.execute("PRAGMA wal_autocheckpoint = 8192")  # pages: about 32 MB of WAL
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open database {self.path}: {e}") from None
@@ -102,9 +122,71 @@ class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
     def migrate(self) -> list[str]:
         with self._lock:
             try:
-                return apply_migrations(self.conn)
+                applied = apply_migrations(self.conn)
+                self._restore_deferred_indexes()  # after a bulk import that was killed
+                return applied
             except sqlite3.DatabaseError as e:
                 raise StoreError(f"cannot prepare database {self.path}: {e}") from None
+
+    # --- bulk imports --------------------------------------------------------------------
+    @contextmanager
+    def bulk_import(self, expected: int) -> Iterator[None]:
+        """Store.bulk_import. When ``expected`` papers are many next to those stored, the
+        author-name index is dropped for the import and built again, sorted, at its end: about
+        3 s for 3.5 million author rows, where keeping it up to date cost 18 s.
+
+        Every bulk import holds a shared lock on ``<db>-bulk.lock`` while it runs. The index
+        is rebuilt only by whoever can take that lock exclusively, so an import never has its
+        index rebuilt under it. A killed import's lock dies with it, and the next open rebuilds
+        the index."""
+        lock = _bulk_lock(self.path) if self._worth_deferring(expected) else None
+        if lock is None:
+            yield
+            return
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            with self._write() as conn:
+                for name, _ in DEFERRED_INDEXES:
+                    conn.execute(f"DROP INDEX IF EXISTS {name}")
+            yield
+        finally:
+            lock.close()  # releases the shared lock
+            self._restore_deferred_indexes()
+
+    def _worth_deferring(self, expected: int) -> bool:
+        # Rebuilding costs about a fifth of what upkeep does per row, over all rows, old ones
+        # included; so defer only when the import is large next to what is stored.
+        with self._lock:
+            stored = self.conn.execute("SELECT coalesce(max(pk), 0) FROM papers").fetchone()[0]
+        return expected >= max(BULK_MIN_PAPERS, stored // 4)
+
+    def _restore_deferred_indexes(self) -> None:
+        with self._lock:
+            present = {
+                r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+            }
+            missing = [sql for name, sql in DEFERRED_INDEXES if name not in present]
+            if not missing:
+                return
+            lock = _bulk_lock(self.path)
+            try:
+                if lock is not None:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.close()
+                return  # a bulk import is running; it rebuilds them when it ends
+            try:
+                # The sort behind CREATE INDEX may take as much memory as the page cache. A
+                # smaller cache for the build keeps a bulk import's peak where it was: for 3.5M
+                # author rows, 2.6 s and +23 MB of peak RSS, where 128 MB took 3.1 s and +119 MB.
+                self.conn.execute("PRAGMA cache_size = -32768")
+                with self._write() as conn:
+                    for sql in missing:
+                        conn.execute(sql)
+            finally:
+                self.conn.execute(f"PRAGMA cache_size = {_CACHE_SIZE}")
+                if lock is not None:
+                    lock.close()
 
     def close(self) -> None:
         with self._lock:
@@ -230,10 +312,7 @@ class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
             r[1:13] + (" ".join(sources), h, rev, pk),
         )
         # The side tables are keyed by name/category first: delete by the old record's values.
-        conn.executemany(
-            "DELETE FROM paper_authors WHERE key = ? AND paper_pk = ?",
-            [(author_key(a), pk) for a in set(old.authors)],
-        )
+        conn.execute("DELETE FROM paper_authors WHERE paper_pk = ?", (pk,))
         conn.executemany(
             "DELETE FROM paper_categories WHERE category = ? AND paper_pk = ?",
             [(c, pk) for c in set(old.categories)],
@@ -243,9 +322,9 @@ class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
     @staticmethod
     def _write_side_tables(conn, items: list[tuple[int, PaperRow]]) -> None:
         conn.executemany(
-            "INSERT INTO paper_authors (key, paper_pk, pos, name) VALUES (?, ?, ?, ?)",
+            "INSERT INTO paper_authors (paper_pk, pos, key, name) VALUES (?, ?, ?, ?)",
             [
-                (key, pk, i, name)
+                (pk, i, key, name)
                 for pk, r in items
                 for i, (key, name) in enumerate(zip(r.author_keys, r.author_names))
             ],
