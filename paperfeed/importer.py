@@ -220,42 +220,57 @@ def import_files(
     the file's size (None: files of PARSER_PROCESS_MIN_BYTES and more).
     """
     report = ImportReport()
-    for path in paths:
-        name = str(path)
-        size = _size(path)
-        desc = f"{Path(name).name} ({size / 1e6:.1f} MB)" if size else Path(name).name
-        try:
-            records = iter_file(path, fmt)  # checks the file and its format now
-        except SourceError as e:
-            report.reject(name, str(e))
-            report.files_unreadable += 1
-            continue
-        use_process = size >= PARSER_PROCESS_MIN_BYTES if parser_process is None else parser_process
-        parser = None
-        if use_process:
-            records.close()  # the parser process opens the file itself
-            parser = _ParserProcess(name, fmt, batch_size)
-        try:
-            with tqdm(
-                desc=desc, unit=" papers", disable=not progress, mininterval=0.5, leave=True
-            ) as bar:
-                if parser is not None:
-                    with store.bulk_import(_estimate_records(path, size)):
-                        parser.write_into(store, report, bar)
-                else:
-                    import_records(store, records, report, batch_size, bar)
-        except SourceError as e:
-            report.reject(name, str(e))
-            report.files_unreadable += 1
-        finally:
-            if parser is not None:
-                parser.close()
+    paths = list(paths)
+    # One bulk import around all the files: the author index is rebuilt once, at the end.
+    # (Parser processes forked inside it share its lock; each is joined before it ends.)
+    with store.bulk_import(sum(_estimate_records(p) for p in paths)):
+        for path in paths:
+            _import_file(store, str(path), fmt, batch_size, progress, parser_process, report)
     return report
 
 
-def _estimate_records(path: str | Path, size: int) -> int:
+def _import_file(
+    store: Store,
+    name: str,
+    fmt: str | None,
+    batch_size: int,
+    progress: bool,
+    parser_process: bool | None,
+    report: ImportReport,
+) -> None:
+    size = _size(name)
+    desc = f"{Path(name).name} ({size / 1e6:.1f} MB)" if size else Path(name).name
+    try:
+        records = iter_file(name, fmt)  # checks the file and its format now
+    except SourceError as e:
+        report.reject(name, str(e))
+        report.files_unreadable += 1
+        return
+    use_process = size >= PARSER_PROCESS_MIN_BYTES if parser_process is None else parser_process
+    parser = None
+    if use_process:
+        records.close()  # the parser process opens the file itself
+        parser = _ParserProcess(name, fmt, batch_size)
+    try:
+        with tqdm(
+            desc=desc, unit=" papers", disable=not progress, mininterval=0.5, leave=True
+        ) as bar:
+            if parser is not None:
+                parser.write_into(store, report, bar)
+            else:
+                import_records(store, records, report, batch_size, bar)
+    except SourceError as e:
+        report.reject(name, str(e))
+        report.files_unreadable += 1
+    finally:
+        if parser is not None:
+            parser.close()
+
+
+def _estimate_records(path: str | Path) -> int:
     """Roughly how many records a file holds, from its size: a snapshot line is about 2 KB,
     and gzip shrinks them about five times. Only used to tell a bulk load from a small one."""
+    size = _size(path)
     try:
         with open(path, "rb") as f:
             gz = f.read(2) == b"\x1f\x8b"

@@ -141,3 +141,23 @@ def test_migration_clusters_existing_authors_by_paper(db_path):
     assert INDEX in _indexes(db_path) and _by_author(s, "adam b") == ["2401.00001"]
     assert s.integrity_ok()
     s.close()
+
+
+def test_several_big_files_rebuild_the_index_once(tmp_path, import_bench, monkeypatch):
+    files = []
+    for i in range(2):
+        f = tmp_path / f"gen{i}.jsonl"
+        import_bench.generate(f, 1500, seed=i)
+        files.append(f)
+    monkeypatch.setattr(sqlite_store, "BULK_MIN_PAPERS", 1000)
+    s = open_store(str(tmp_path / "p.db"))
+    statements: list[str] = []
+    s.conn.set_trace_callback(statements.append)
+    rep = import_files(s, files, batch_size=500, parser_process=True)
+    s.conn.set_trace_callback(None)
+    assert rep.added == 1500  # the two files hold the same ids (the generator's)
+    assert rep.unchanged + rep.updated == 1500
+    assert sum(INDEX in q and q.startswith("DROP INDEX") for q in statements) == 1
+    assert sum(INDEX in q and q.startswith("CREATE INDEX") for q in statements) == 1
+    assert INDEX in _indexes(tmp_path / "p.db")
+    s.close()
