@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import sys
 import threading
 from pathlib import Path
 from typing import Iterable
@@ -223,9 +224,12 @@ def import_files(
     paths = list(paths)
     # One bulk import around all the files: the author index is rebuilt once, at the end.
     # (Parser processes forked inside it share its lock; each is joined before it ends.)
-    with store.bulk_import(sum(_estimate_records(p) for p in paths)):
+    with store.bulk_import(sum(_estimate_records(p) for p in paths)) as deferred:
         for path in paths:
             _import_file(store, str(path), fmt, batch_size, progress, parser_process, report)
+        if deferred and progress:
+            # Seconds per million papers, after the last bar has filled: say why it waits.
+            tqdm.write("Building the index of author names...", file=sys.stderr)
     return report
 
 

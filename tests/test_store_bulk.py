@@ -161,3 +161,17 @@ def test_several_big_files_rebuild_the_index_once(tmp_path, import_bench, monkey
     assert sum(INDEX in q and q.startswith("CREATE INDEX") for q in statements) == 1
     assert INDEX in _indexes(tmp_path / "p.db")
     s.close()
+
+
+def test_the_wait_for_the_rebuild_is_announced(tmp_path, import_bench, monkeypatch, capsys):
+    f = tmp_path / "gen.jsonl"
+    import_bench.generate(f, 1500)
+    s = open_store(str(tmp_path / "p.db"))
+    import_files(s, [f], progress=True)  # under the minimum: nothing deferred, nothing said
+    assert "Building the index" not in capsys.readouterr().err
+    monkeypatch.setattr(sqlite_store, "BULK_MIN_PAPERS", 1000)
+    s2 = open_store(str(tmp_path / "q.db"))
+    import_files(s2, [f], progress=True)
+    assert "Building the index of author names" in capsys.readouterr().err
+    s.close()
+    s2.close()

@@ -273,12 +273,13 @@ class Store(ABC):
     def upsert_rows(self, rows: list[PaperRow]) -> UpsertResult:
         """upsert_papers for papers already prepared (prepare_paper), as bulk imports send them."""
 
-    def bulk_import(self, expected: int) -> AbstractContextManager[None]:
+    def bulk_import(self, expected: int) -> AbstractContextManager[bool]:
         """Wrap a large import of about ``expected`` papers. A backend may then defer index
         upkeep to the end, where one sorted pass is far cheaper than millions of scattered
         inserts. Whatever happens, no data is missing at any point, and the indexes are whole
-        again when the block ends (after a crash, when the store is next opened)."""
-        return nullcontext()
+        again when the block ends (after a crash, when the store is next opened). The block
+        gets True when indexes will be built as it ends (worth telling a waiting user)."""
+        return nullcontext(False)
 
     @abstractmethod
     def get_paper(self, paper_id: str) -> StoredPaper | None:
