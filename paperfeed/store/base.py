@@ -201,7 +201,9 @@ def dedupe_rows(rows: list[PaperRow]) -> dict[str, PaperRow]:
     batch: dict[str, PaperRow] = {}
     for r in rows:
         prev = batch.get(r.id)
-        batch[r.id] = r if prev is None else prepare_paper(merge_papers(prev.to_paper(), r.to_paper()))
+        if prev is not None:
+            r = prepare_paper(merge_papers(prev.to_paper(), r.to_paper()))
+        batch[r.id] = r
     return batch
 
 

@@ -225,10 +225,6 @@ class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
             )
         }
         rev = conn.execute("SELECT coalesce(max(rev), 0) + 1 FROM papers").fetchone()[0]
-        if not existing:  # the bulk-import case: every paper is new
-            self._insert(conn, list(batch.values()), _now(), rev)
-            result.added = len(batch)
-            return result
         inserts, updates, listings = [], [], []
         for pid, r in batch.items():
             ex = existing.get(pid)
