@@ -91,6 +91,7 @@ def cli_env(db: Path, work: Path) -> dict[str, str]:
     env["PAPERFEED_DB"] = str(db)
     env["PAPERFEED_CACHE_DIR"] = os.environ.get("PAPERFEED_CACHE_DIR", str(work / "cache"))
     env["PAPERFEED_PROGRESS"] = "false"
+    env["PAPERFEED_SECRET"] = "bench-secret-0123456789abcdef"
     return env
 
 

@@ -136,7 +136,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "secret",
         DEFAULT_SECRET,
-        "Secret key for signed links and sessions. The web app refuses to start with the default.",
+        "Secret key for signed links, sessions and CSRF tokens. `paperfeed serve` refuses to "
+        "start with the default; scripts/run.sh makes a random one (paperfeed.secret).",
         secret=True,
     ),
     Setting("base_url", "http://127.0.0.1:8000", "Public URL of the site, used in links.", _url),
@@ -253,6 +254,16 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
     ),
     Setting("page_size", 25, "Papers per page on the web pages, the API and the feeds.", _positive_int),
+    # --- readers ---
+    Setting(
+        "session_days", 30.0, "Days a sign-in lasts before the reader signs in again.", _seconds
+    ),
+    Setting(
+        "login_link_minutes",
+        30.0,
+        "Minutes a sign-in link stays valid (it works once).",
+        _seconds,
+    ),
     # --- search ---
     Setting(
         "embed_model",

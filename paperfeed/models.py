@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Paper", "Rejected", "ImportReport", "MAX_REPORTED_ERRORS"]
+__all__ = ["Paper", "Rejected", "ImportReport", "MAX_REPORTED_ERRORS", "User"]
 
 
 @dataclass(slots=True)
@@ -98,3 +98,14 @@ class ImportReport:
             f"{self.rejected} rejected"
         )
         return line
+
+
+@dataclass(slots=True)
+class User:
+    """A reader: one identity per email address. A digest subscriber is a reader too."""
+
+    id: int
+    email: str
+    name: str = ""
+    created_at: str = ""
+    last_login_at: str | None = None

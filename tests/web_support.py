@@ -105,6 +105,7 @@ def env_for(db: Path, cache_dir: Path, **extra: str) -> dict[str, str]:
         "PAPERFEED_DB": str(db),
         "PAPERFEED_CACHE_DIR": os.environ.get("PAPERFEED_CACHE_DIR", str(cache_dir)),
         "PAPERFEED_PROGRESS": "false",
+        "PAPERFEED_SECRET": "test-secret-0123456789abcdef",
     }
     env.update(extra)
     return env

@@ -19,7 +19,7 @@ from typing import Iterator, NamedTuple
 import orjson
 
 from ..errors import InputError
-from ..models import Paper
+from ..models import Paper, User
 
 __all__ = [
     "Store",
@@ -428,6 +428,61 @@ class Store(ABC):
         self, limit: int, before_pk: int | None = None, category: str | None = None
     ) -> list[int]:
         """Paper keys, newest stored first, strictly below ``before_pk`` (a cursor)."""
+
+    # --- readers: identity, sessions, tokens, rate limits (store/sqlite_readers.py) ---------
+    @abstractmethod
+    def get_or_create_user(self, email: str) -> tuple["User", bool]:
+        """The reader with this address (case-insensitive), created when new: (user, new).
+        Raises InputError when the address is not valid."""
+
+    @abstractmethod
+    def get_user(self, user_id: int) -> "User | None": ...
+
+    @abstractmethod
+    def find_user(self, email: str) -> "User | None": ...
+
+    @abstractmethod
+    def list_users(self) -> list["User"]: ...
+
+    @abstractmethod
+    def set_user_name(self, user_id: int, name: str) -> None: ...
+
+    @abstractmethod
+    def delete_user(self, user_id: int) -> None:
+        """Delete the reader and every row about them; NotFoundError when unknown."""
+
+    @abstractmethod
+    def create_session(self, user_id: int, secret_value: str, days: float) -> None:
+        """Store a session (by the hash of its cookie value) valid for ``days``."""
+
+    @abstractmethod
+    def session_user(self, secret_value: str) -> "User | None":
+        """The reader of a live session, or None."""
+
+    @abstractmethod
+    def delete_session(self, secret_value: str) -> None: ...
+
+    @abstractmethod
+    def delete_sessions_of(self, user_id: int) -> None: ...
+
+    @abstractmethod
+    def use_token(self, nonce: str, purpose: str, expires_at: float) -> bool:
+        """Mark a single-use token's nonce used; False when it already was."""
+
+    @abstractmethod
+    def token_used(self, nonce: str) -> bool: ...
+
+    @abstractmethod
+    def throttle_hit(self, key: str, limit: int, window_s: float) -> bool:
+        """Count a hit on ``key``; False (nothing counted) when ``limit`` hits fell in the
+        last ``window_s`` seconds."""
+
+    @abstractmethod
+    def mark_shown(self, user_id: int, pks: list[int], via: str = "digest") -> None:
+        """Record that these papers reached the reader (they are never recommended again)."""
+
+    @abstractmethod
+    def shown_pks(self, user_id: int) -> set[int]: ...
 
 
 class FeedRow(NamedTuple):

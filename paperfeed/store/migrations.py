@@ -153,6 +153,48 @@ CREATE TABLE search_checkpoints (
 );
 """
 
+# Readers: one identity per email address (a digest subscriber is a reader too). Sessions and
+# API tokens are stored as SHA-256 hashes, so a copy of the database signs nobody in. Signed
+# links (sign-in, confirm, unsubscribe) carry a random nonce; ``used_tokens`` makes the
+# single-use ones single-use. ``throttle`` holds the recent hits of every rate limit
+# (sign-in mails, subscriptions, submissions) so limits hold across worker processes.
+# ``shown_papers`` records what a reader has been sent, so no paper reaches them twice.
+_READERS = """
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE COLLATE NOCASE,   -- store.base.normalize_email form
+    name TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    last_login_at TEXT
+);
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,        -- sha256 hex of the cookie value
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX sessions_user ON sessions(user_id);
+CREATE TABLE used_tokens (
+    nonce TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    used_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL         -- the row may be purged after this
+);
+CREATE TABLE throttle (
+    key TEXT NOT NULL,               -- e.g. login:addr:<email>, login:ip:<ip>
+    at REAL NOT NULL                 -- unix time of the hit
+);
+CREATE INDEX throttle_key ON throttle(key, at);
+CREATE TABLE shown_papers (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    paper_pk INTEGER NOT NULL REFERENCES papers(pk) ON DELETE CASCADE,
+    shown_at TEXT NOT NULL,
+    via TEXT NOT NULL DEFAULT 'digest',
+    PRIMARY KEY (user_id, paper_pk)
+) WITHOUT ROWID;
+ALTER TABLE submissions ADD COLUMN user_id INTEGER REFERENCES users(id) ON DELETE SET NULL;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_papers", _PAPERS),
     ("0002_paper_authors_by_paper", _AUTHORS_BY_PAPER),
@@ -162,6 +204,9 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0201_harvest_state", _HARVEST_STATE),
     # --- web (votes, submissions, pending subscriptions) migrations: append below, "03xx_..." ---
     ("0301_web_votes_submissions_subscriptions", _WEB),
+    # --- readers (accounts, library, follows, saved searches) migrations: "04xx_..." ---
+    ("0401_readers_users_sessions_tokens", _READERS),
+    # --- digest (subscriptions, digests, outbox) migrations: "05xx_..." ---
 ]
 
 

@@ -39,6 +39,7 @@ from .base import (
 from .migrations import DEFERRED_INDEXES, apply_migrations
 from .sqlite_feed import FeedMixin
 from .sqlite_harvest import HarvestMixin
+from .sqlite_readers import ReadersMixin
 from .sqlite_vectors import VectorsMixin
 
 __all__ = ["SQLiteStore", "BULK_MIN_PAPERS"]
@@ -69,7 +70,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class SQLiteStore(VectorsMixin, HarvestMixin, FeedMixin, Store):
+class SQLiteStore(ReadersMixin, VectorsMixin, HarvestMixin, FeedMixin, Store):
     """Papers live here; each feature's queries live in its own mixin module beside it."""
 
     def __init__(self, path: str | Path, busy_timeout: float = 60.0, readonly: bool = False):

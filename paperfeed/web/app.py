@@ -18,15 +18,16 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..config import Settings, load_settings
-from ..errors import InputError, NotFoundError, PaperfeedError
+from ..config import DEFAULT_SECRET, Settings, load_settings
+from ..errors import ConfigError, InputError, NotFoundError, PaperfeedError
 from ..store import Store, open_store
 from . import api, feeds, pages
 from .render import make_env
+from .auth import VisitorCookies
 from .security import SecurityHeaders
 from .views import TrendingCache
 
-__all__ = ["create_app", "app_from_env"]
+__all__ = ["create_app", "app_from_env", "require_secret"]
 
 log = logging.getLogger("paperfeed.web")
 
@@ -50,10 +51,22 @@ def _version() -> str:
         return "0"
 
 
+def require_secret(settings: Settings) -> None:
+    """ConfigError unless ``secret`` is set to a value of the site's own."""
+    if settings.secret == DEFAULT_SECRET or len(settings.secret) < 16:
+        raise ConfigError(
+            "the web app needs a secret of its own (16 characters or more): set "
+            "PAPERFEED_SECRET to a long random value, e.g. the output of "
+            '`python -c "import secrets; print(secrets.token_urlsafe(32))"`; '
+            "scripts/run.sh makes one for you in paperfeed.secret"
+        )
+
+
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     """The app over ``store`` (opened from ``settings.db`` when not given, and then closed
-    with the app). The default ``secret`` is accepted for now: nothing here signs anything
-    yet; the accounts feature will refuse it."""
+    with the app). Refuses the default ``secret``: sessions, CSRF tokens and every link in a
+    mail are signed with it, and a known secret would let anyone forge them."""
+    require_secret(settings)
     own_store = store is None
     if store is None:
         store = open_store(settings.db, busy_timeout=settings.busy_timeout)
@@ -78,6 +91,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.store = store
     app.state.env = make_env()
     app.state.trending = TrendingCache()
+    app.add_middleware(VisitorCookies, secure=settings.base_url.startswith("https://"))
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)

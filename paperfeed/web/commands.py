@@ -28,7 +28,10 @@ def register(main: click.Group) -> None:
 
         Example: paperfeed serve --port 8000
         """
+        from .app import require_secret
         from .serve import BindError, serve as run_server
+
+        require_secret(c.settings)  # before any worker starts: one clear message
 
         host = host or c.settings.web_host
         port = c.settings.web_port if port is None else port

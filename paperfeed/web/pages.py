@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from ..errors import InputError, NotFoundError, PaperfeedError
 from ..ids import is_arxiv_id, normalize_id
 from ..search import MODES
+from .auth import csrf_token, current_user
 from .render import paper_url
 from .searching import run_search, run_similar
 from .security import same_origin
@@ -45,7 +46,12 @@ COLLAPSE_OVER = 5
 
 
 def render(request: Request, template: str, status: int = 200, **ctx) -> HTMLResponse:
-    html = request.app.state.env.get_template(template).render(request_path=request.url.path, **ctx)
+    html = request.app.state.env.get_template(template).render(
+        request_path=request.url.path,
+        csrf=csrf_token(request),
+        user=current_user(request),
+        **ctx,
+    )
     return HTMLResponse(html, status_code=status)
 
 
