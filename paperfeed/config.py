@@ -102,6 +102,13 @@ def _oai_format(v: Any) -> str:
     return s
 
 
+def _smtp_security(v: Any) -> str:
+    s = str(v).strip().lower()
+    if s not in ("starttls", "tls", "none"):
+        raise ValueError("must be starttls, tls or none")
+    return s
+
+
 def _unit_float(v: Any) -> float:
     f = float(v)
     if not 0.0 <= f <= 1.0:
@@ -141,11 +148,33 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting("base_url", "http://127.0.0.1:8000", "Public URL of the site, used in links.", _url),
-    Setting("smtp_host", "localhost", "SMTP server host for email digests."),
-    Setting("smtp_port", 25, "SMTP server port.", _port),
+    Setting(
+        "smtp_host",
+        "",
+        "SMTP server host for outgoing mail (digests, confirmations, sign-in links). Empty: "
+        "mail is written to the local Maildir outbox (outbox_dir) instead of being sent.",
+    ),
+    Setting("smtp_port", 587, "SMTP server port (587 STARTTLS, 465 implicit TLS, 25 plain).", _port),
+    Setting(
+        "smtp_security",
+        "starttls",
+        "How to secure the SMTP connection: starttls, tls (implicit, port 465) or none "
+        "(loopback relays and tests only).",
+        _smtp_security,
+    ),
     Setting("smtp_user", "", "SMTP user name (empty: no login)."),
     Setting("smtp_password", "", "SMTP password.", secret=True),
-    Setting("mail_from", "paperfeed@localhost", "From address of digest emails."),
+    Setting("smtp_timeout", 30.0, "Seconds to wait for the SMTP server.", _seconds),
+    Setting("mail_from", "paperfeed@localhost", "From address of every mail paperfeed sends."),
+    Setting(
+        "outbox_dir",
+        "",
+        "Maildir that receives mail when no smtp_host is set. Empty: <db>.maildir beside the "
+        "database file. Open it with any Maildir reader (mutt -f, or `paperfeed outbox`).",
+    ),
+    Setting("dkim_key_file", "", "PEM private key for DKIM signing (empty: no DKIM signature)."),
+    Setting("dkim_selector", "", "DKIM selector (the DNS record is <selector>._domainkey.<domain>)."),
+    Setting("dkim_domain", "", "DKIM signing domain (d=); usually the domain of mail_from."),
     Setting(
         "contact_email",
         "paperfeed-admin@localhost",
