@@ -40,7 +40,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paperfeed.models import Paper  # noqa: E402
-from paperfeed.search.embed import Embedder, default_cache_dir  # noqa: E402
+from paperfeed.search.cpu import choose_backend, cpu_info  # noqa: E402
+from paperfeed.search.embed import Embedder, ModelUnavailable, default_cache_dir  # noqa: E402
 from paperfeed.search.metrics import evaluate_run  # noqa: E402
 from paperfeed.search.text import doc_text  # noqa: E402
 
@@ -123,7 +124,9 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--baseline", default="torch")
     ap.add_argument(
-        "--backends", default="openvino,onnx-int8", help="comma-separated fast backends"
+        "--backends",
+        default="auto-all",
+        help="comma-separated fast backends (default: every CPU backend, plus what auto picks)",
     )
     ap.add_argument(
         "--model", default=None, help="model folder or package (default: bundled MiniLM)"
@@ -137,14 +140,26 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     cache = args.cache_dir or default_cache_dir()
-    names = [args.baseline] + [b for b in args.backends.split(",") if b and b != args.baseline]
+    cpu = cpu_info()
+    chosen = choose_backend(cpu)[0]
+    wanted = (
+        ["openvino-bf16", "openvino-f32", "onnx-int8", "onnx"]
+        if args.backends == "auto-all"
+        else [b for b in args.backends.split(",") if b]
+    )
+    names = [args.baseline] + [b for b in wanted if b != args.baseline]
     doc_ids, texts, qids, qtexts, qrels = load_scifact(args.data)
     corpus_key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
 
     embedders: dict[str, Embedder] = {}
     info: dict[str, dict] = {}
-    for n in names:
-        first = Embedder.load(args.model, backend=n, cache_dir=cache, threads=args.threads)
+    for n in list(names):
+        try:
+            first = Embedder.load(args.model, backend=n, cache_dir=cache, threads=args.threads)
+        except ModelUnavailable as e:
+            print(f"skipping {n}: {e}", file=sys.stderr)
+            names.remove(n)
+            continue
         again = Embedder.load(args.model, backend=n, cache_dir=cache, threads=args.threads)
         embedders[n] = again
         info[n] = {
@@ -197,6 +212,8 @@ def main(argv=None) -> int:
         quality_note = "quality skipped (--no-quality)"
 
     meta = {
+        "cpu": cpu.summary(),
+        "default_backend": {"name": chosen[0], "why": chosen[1]},
         "machine": {
             "cpus": len(os.sched_getaffinity(0))
             if hasattr(os, "sched_getaffinity")
@@ -214,18 +231,20 @@ def main(argv=None) -> int:
         print(json.dumps({"meta": meta, "backends": info}, indent=2))
         return 0
 
+    print(f"CPU: {meta['cpu']}; {meta['machine']['cpus']} usable CPUs")
+    print(f"default (auto) here: {chosen[0]}, because {chosen[1]}")
     print(
         f"SciFact: {len(texts)} docs, {len(qids)} train queries; speed sample {len(sample)} docs in "
         f"chunks of {args.chunk}, batch {args.batch_size}; load avg {meta['machine']['loadavg']}"
     )
-    hdr = f"{'backend':10s} {'docs/s':>7s} {'x base':>6s} {'1st load':>8s} {'reload':>6s}"
+    hdr = f"{'backend':14s} {'docs/s':>7s} {'x base':>6s} {'1st load':>8s} {'reload':>6s}"
     if quality_note is None:
         hdr += f" {'nDCG@10':>8s} {'delta':>7s} {'R@100':>6s} {'cos docs mean/min':>18s} {'cos q mean':>10s}"
     print(hdr)
     for n in names:
         i = info[n]
         line = (
-            f"{n:10s} {i['docs_per_s']:7.1f} {i['speedup']:6.2f}"
+            f"{n + (' *' if n == chosen[0] else ''):14s} {i['docs_per_s']:7.1f} {i['speedup']:6.2f}"
             f" {i['first_load_s']:8.2f} {i['load_s']:6.2f}"
         )
         if quality_note is None:
@@ -236,6 +255,7 @@ def main(argv=None) -> int:
         print(line)
     for n in names:
         print(f"  {n}: {info[n]['model_id']}")
+    print("  * = the default (embed_backend = auto) on this CPU")
     if quality_note:
         print(quality_note)
     return 0

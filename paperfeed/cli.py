@@ -151,13 +151,30 @@ def settings_cmd(c: Context, as_json: bool) -> None:
 
     Example: PAPERFEED_SMTP_PORT=2525 paperfeed settings
     """
+    from .search.cpu import choose_backend, cpu_info, usable_cpus
+
     rows = c.settings.rows()
+    # What "auto" means on this machine, without loading the model.
+    resolved = {}
+    if c.settings.embed_backend == "auto":
+        name, why = choose_backend()[0]
+        resolved["embed_backend"] = f"here: {name}, because {why}; CPU {cpu_info().summary()}"
+    if not c.settings.threads:
+        resolved["threads"] = (
+            f"here: {usable_cpus()} for one process, divided by `serve --workers`"
+        )
     if as_json:
-        echo_json({name: {"value": v, "from": o, "help": h} for name, v, o, h in rows})
+        echo_json({
+            name: {"value": v, "from": o, "help": h, **({"resolved": resolved[name]}
+                                                        if name in resolved else {})}
+            for name, v, o, h in rows
+        })  # fmt: skip
         return
     width = max(len(r[0]) for r in rows)
     for name, value, origin, help_ in rows:
         click.echo(f"{name:<{width}}  {value}  [{origin}]")
+        if name in resolved:
+            click.echo(f"{'':<{width}}  ({resolved[name]})")
         click.echo(f"{'':<{width}}  {help_}")
 
 

@@ -45,6 +45,13 @@ def _positive_int(v: Any) -> int:
     return i
 
 
+def _non_negative_int(v: Any) -> int:
+    i = int(v)
+    if i < 0:
+        raise ValueError("must be 0 or more")
+    return i
+
+
 def _bool(v: Any) -> bool:
     if isinstance(v, bool):
         return v
@@ -303,9 +310,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "embed_backend",
         "auto",
-        "Embedding backend: auto (the fastest available here) or one the embedder offers "
-        "(openvino, onnx-int8, onnx, torch).",
+        "Embedding backend: auto (chosen by what this CPU has: OpenVINO bf16 with AMX, ONNX "
+        "int8 with VNNI, else OpenVINO fp32; `paperfeed settings` shows the choice) or one of "
+        "openvino, openvino-bf16, openvino-f32, onnx-int8, onnx, torch, torch-cuda.",
         _embed_backend,
+    ),
+    Setting(
+        "threads",
+        0,
+        "CPU threads each process uses for inference and vector maths. 0: the CPUs this "
+        "process may use, divided by the number of `paperfeed serve` workers (so workers do "
+        "not fight over cores).",
+        _non_negative_int,
     ),
     Setting("embed_batch", 32, "Papers embedded per model call during indexing.", _positive_int),
     Setting(

