@@ -84,7 +84,8 @@ class VisitorCookies:
         async def send_with_cookies(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                if new_csrf and not scope.get("path", "").startswith(("/static/", "/feeds/")):
+                # Pages only: API answers and feeds are public data that caches may keep.
+                if new_csrf and not scope.get("path", "").startswith(("/static/", "/feeds/", "/api/")):
                     headers.append("set-cookie", CSRF_COOKIE + "=" + csrf
                                    + _cookie_attrs(self.secure, 60 * 60 * 24 * 365))
                 for name, value, max_age in state["set_cookies"]:
