@@ -91,7 +91,7 @@ class Answers:
     def get_or_compute(self, key: Hashable, version: Hashable, compute: Callable[[], Any]):
         now = time.monotonic()
         got = self._lru.get((key, version))
-        if got is not None and now - got[0] <= self.ttl:
+        if got is not None and now - got[0] < self.ttl:
             return got[1]
         value = compute()
         self._lru.put((key, version), (now, value))
