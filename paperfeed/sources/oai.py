@@ -2,7 +2,9 @@
 
 Two metadata formats are read: ``arXiv`` (codes, dates and structured names) and the generic
 ``oai_dc`` (subjects as words, "Last, First" creators, dates without times). Deleted records
-are skipped silently: a deletion is news for the harvester, not a fault in the data.
+(``<header status="deleted">``) yield no Paper: a deletion is news for the harvester, not a
+fault in the data, so they are handed over on the page (``OaiPage.deleted``) together with
+each record's header datestamp (``OaiPage.datestamps``), which orders corrections.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .taxonomy import subject_to_category
 from .text import arxiv_links, clean, first_doi, parse_date
 from .xmlsafe import ParseError, UnsafeXMLError, iter_elements, local_name, syntax_error
 
-__all__ = ["ResumptionToken", "OaiPage", "parse_oai", "read_oai_page", "page_info", "SOURCE"]
+__all__ = ["ResumptionToken", "OaiPage", "DeletedRecord", "parse_oai", "read_oai_page", "page_info", "SOURCE"]
 
 SOURCE = "arxiv-oai"
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
@@ -40,11 +42,24 @@ class ResumptionToken:
 
 
 @dataclass(slots=True)
+class DeletedRecord:
+    """A ``<header status="deleted">`` record: the paper was withdrawn (or never existed)."""
+
+    id: str  # base arXiv id (or the header identifier when it is not one)
+    datestamp: str | None
+    where: str
+
+
+@dataclass(slots=True)
 class OaiPage:
     """Page-level facts a harvester needs besides the records."""
 
     resumption_token: ResumptionToken | None = None
     errors: list[tuple[str, str]] = field(default_factory=list)  # (code, message)
+    deleted: list[DeletedRecord] = field(default_factory=list)
+    # Paper id -> the header <datestamp> of its record: when the repository last changed it.
+    # A correction (same version, same <updated>) is told apart from a stale copy by it.
+    datestamps: dict[str, str] = field(default_factory=dict)
 
     @property
     def next_token(self) -> str | None:
@@ -180,21 +195,37 @@ def _dc_format(md: Element, header_id: str | None, where: str) -> Paper | Reject
     )
 
 
-def _record(rec: Element, where: str) -> Paper | Rejected | None:
+def _header_id(header_id: str) -> str:
+    """``oai:arXiv.org:2401.00001`` -> ``2401.00001`` (base id); other text unchanged."""
+    parsed = parse_arxiv_id(header_id.strip())
+    return parsed[0] if parsed else header_id.strip()
+
+
+def _record(
+    rec: Element, where: str, page: OaiPage | None = None
+) -> Paper | Rejected | None:
     header = rec.find(OAI + "header")
-    if header is not None and header.get("status") == "deleted":
-        return None
     header_id = header.findtext(OAI + "identifier") if header is not None else None
+    stamp = header.findtext(OAI + "datestamp") if header is not None else None
+    stamp = stamp.strip() if stamp and stamp.strip() else None
+    if header is not None and header.get("status") == "deleted":
+        if page is not None and header_id and header_id.strip():
+            page.deleted.append(DeletedRecord(_header_id(header_id), stamp, where))
+        return None
     metadata = rec.find(OAI + "metadata")
     if metadata is None or len(metadata) == 0:
         return Rejected(where, f"record {header_id or '(no identifier)'} has no <metadata>")
     md = metadata[0]
     kind = local_name(md.tag)
     if kind == "arXiv":
-        return _arxiv_format(md, header_id, where)
-    if kind == "dc":
-        return _dc_format(md, header_id, where)
-    return Rejected(where, f"metadata format <{kind}> is not supported (use arXiv or oai_dc)")
+        out = _arxiv_format(md, header_id, where)
+    elif kind == "dc":
+        out = _dc_format(md, header_id, where)
+    else:
+        return Rejected(where, f"metadata format <{kind}> is not supported (use arXiv or oai_dc)")
+    if page is not None and stamp and isinstance(out, Paper):
+        page.datestamps[out.id] = max(stamp, page.datestamps.get(out.id, ""))
+    return out
 
 
 def parse_oai(
@@ -210,7 +241,7 @@ def parse_oai(
             here = f"{where}:{line}"
             if elem.tag == _RECORD:
                 try:
-                    rec = _record(elem, here)
+                    rec = _record(elem, here, page)
                 except (ValueError, TypeError, AttributeError) as exc:  # odd shapes, never crash
                     rec = Rejected(here, f"unreadable record: {exc}")
                 if rec is not None:

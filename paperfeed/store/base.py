@@ -32,6 +32,7 @@ __all__ = [
     "prepare_paper",
     "dedupe_rows",
     "HarvestState",
+    "SourceHealth",
     "FeedRow",
     "normalize_email",
 ]
@@ -42,6 +43,7 @@ class UpsertResult:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    withdrawn: int = 0  # stored papers marked withdrawn (a harvest's deleted records)
 
 
 @dataclass(slots=True)
@@ -54,6 +56,7 @@ class StoredPaper:
     added_at: str
     rev: int
     listings: list[dict] = field(default_factory=list)  # HF days: day, upvotes, num_comments
+    withdrawn: bool = False  # the source deleted it: kept, but left out of listings
 
 
 @dataclass(slots=True)
@@ -70,6 +73,24 @@ class HarvestState:
     complete: bool = False  # True only once the server said there is no next page
     started_at: str | None = None
     updated_at: str | None = None  # set by the store on every save
+
+
+@dataclass(slots=True)
+class SourceHealth:
+    """When one harvest source (``arxiv-oai:<set>``, ``hf-daily``, ``arxiv-api``) last
+    succeeded and last failed: what `harvest status` and the site's footer show."""
+
+    source: str
+    last_success_at: str | None = None
+    last_failure_at: str | None = None
+    last_error: str | None = None
+
+    @property
+    def failing(self) -> bool:
+        """The latest attempt failed (a failure after the last success)."""
+        return bool(self.last_failure_at) and (self.last_failure_at or "") >= (
+            self.last_success_at or ""
+        )
 
 
 def author_key(name: str) -> str:
@@ -210,7 +231,7 @@ def dedupe_rows(rows: list[PaperRow]) -> dict[str, PaperRow]:
 _FIELDS = ("title", "abstract", "doi", "journal_ref", "comments")
 
 
-def merge_papers(old: Paper, new: Paper) -> Paper:
+def merge_papers(old: Paper, new: Paper, prefer_new: bool | None = None) -> Paper:
     """Combine a stored record with an incoming one for the same paper.
 
     The incoming record is authoritative when it names a version at least as new as the
@@ -218,8 +239,14 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
     Otherwise (an older version, an undated Hugging Face listing, BEIR) it only fills fields
     the stored record lacks, so a daily listing never overwrites arXiv's own metadata and an
     old snapshot never rolls a paper back.
+
+    ``prefer_new`` overrides that choice when the caller knows better: an OAI-PMH record whose
+    header datestamp is newer than the one stored is a correction (True) even with the same
+    version and dates; one with an older datestamp is a stale copy (False).
     """
-    if new.version is not None:
+    if prefer_new is not None:
+        authoritative = prefer_new
+    elif new.version is not None:
         authoritative = old.version is None or new.version >= old.version
     else:
         # No version (OAI-PMH, HF, BEIR): a record dated after the stored one describes a
@@ -357,9 +384,31 @@ class Store(ABC):
         """Every harvest checkpoint, by name."""
 
     @abstractmethod
-    def save_harvest_page(self, state: HarvestState, papers: list[Paper]) -> UpsertResult:
+    def save_harvest_page(
+        self,
+        state: HarvestState,
+        papers: list[Paper],
+        datestamps: dict[str, str] | None = None,
+        deleted: list[tuple[str, str | None]] | None = None,
+    ) -> UpsertResult:
         """Store one harvested page and the checkpoint that follows it in ONE transaction, so
-        a crash at any moment leaves both or neither (resume refetches at most that page)."""
+        a crash at any moment leaves both or neither (resume refetches at most that page).
+
+        ``datestamps`` (paper id -> OAI-PMH header datestamp): a record newer than the one
+        stored wins even with the same version and dates (a correction), an older one only
+        fills gaps, and the stored datestamp never moves back. ``deleted`` ((id, datestamp)
+        of deleted records): stored papers are marked withdrawn unless the stored record is
+        newer; a live record newer than the deletion brings a paper back. The result's
+        ``withdrawn`` counts papers marked now."""
+
+    @abstractmethod
+    def record_harvest_outcome(self, source: str, error: str | None = None) -> None:
+        """Note that a harvest of ``source`` (``arxiv-oai:<set>``, ``hf-daily``,
+        ``arxiv-api``) succeeded now (``error`` None) or failed now, and why."""
+
+    @abstractmethod
+    def harvest_summary(self) -> list[SourceHealth]:
+        """Per source: when it was last harvested successfully, when it last failed and why."""
 
 
     # --- web: listings, trending, votes, submissions (implemented in sqlite_feed.py) --------

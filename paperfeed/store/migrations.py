@@ -100,6 +100,25 @@ CREATE TABLE harvest_state (
 );
 """
 
+# Harvest freshness. ``withdrawn``: the source deleted the record (OAI-PMH
+# ``<header status="deleted">``); the paper stays stored but leaves the listings. The partial
+# index holds only withdrawn papers, so listings exclude them with a lookup in a tiny index.
+# ``oai_datestamp``: the header datestamp of the latest OAI-PMH record applied to the paper, so
+# a correction (newer datestamp, same version) wins and an older copy never rolls it back.
+# ``harvest_sources``: per source (an arXiv set, hf-daily, arxiv-api) when it last succeeded
+# and last failed, and why, for `harvest status` and the site's footer.
+_HARVEST_FRESHNESS = """
+ALTER TABLE papers ADD COLUMN withdrawn INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE papers ADD COLUMN oai_datestamp TEXT;
+CREATE INDEX papers_withdrawn ON papers(pk) WHERE withdrawn = 1;
+CREATE TABLE harvest_sources (
+    source TEXT PRIMARY KEY,         -- arxiv-oai:<set>, hf-daily, arxiv-api
+    last_success_at TEXT,            -- ISO 8601 UTC of the last harvest that completed
+    last_failure_at TEXT,            -- ... and of the last one that failed
+    last_error TEXT                  -- why that one failed
+);
+"""
+
 # Web: this site's own votes (user accounts come later; a user votes once per paper), papers
 # submitted by id (they join the list of the day they were submitted), and subscription
 # requests recorded as pending until the digest feature confirms and sends them.
@@ -202,6 +221,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0101_embeddings", _EMBEDDINGS),
     # --- harvest (checkpoints) migrations: append below, names "02xx_..." ---
     ("0201_harvest_state", _HARVEST_STATE),
+    ("0202_harvest_withdrawn_datestamps_sources", _HARVEST_FRESHNESS),
     # --- web (votes, submissions, pending subscriptions) migrations: append below, "03xx_..." ---
     ("0301_web_votes_submissions_subscriptions", _WEB),
     # --- readers (accounts, library, follows, saved searches) migrations: "04xx_..." ---

@@ -51,7 +51,7 @@ BULK_MIN_PAPERS = 50_000
 
 _COLS = (
     "pk, id, version, title, abstract, authors, categories, primary_category, published, "
-    "updated, doi, journal_ref, comments, links, sources, added_at, rev"
+    "updated, doi, journal_ref, comments, links, sources, added_at, rev, withdrawn"
 )
 
 
@@ -213,9 +213,15 @@ class SQLiteStore(ReadersMixin, VectorsMixin, HarvestMixin, FeedMixin, Store):
         with self._write() as conn:
             return self._upsert_in_txn(conn, batch)
 
-    def _upsert_in_txn(self, conn: sqlite3.Connection, batch: dict[str, PaperRow]) -> UpsertResult:
+    def _upsert_in_txn(
+        self,
+        conn: sqlite3.Connection,
+        batch: dict[str, PaperRow],
+        prefer: dict[str, bool] | None = None,
+    ) -> UpsertResult:
         """The body of upsert_rows, for callers that add their own writes to the same
-        transaction (a harvest page and its checkpoint land together or not at all)."""
+        transaction (a harvest page and its checkpoint land together or not at all).
+        ``prefer``: paper id -> merge_papers' ``prefer_new`` (OAI-PMH datestamps decide)."""
         result = UpsertResult()
         existing = {
             row[0]: row[1:]
@@ -246,7 +252,7 @@ class SQLiteStore(ReadersMixin, VectorsMixin, HarvestMixin, FeedMixin, Store):
                 old = self._row_to_paper(
                     conn.execute(f"SELECT {_COLS} FROM papers WHERE pk = ?", (pk,)).fetchone()
                 )
-                merged = merge_papers(old.paper, r.to_paper())
+                merged = merge_papers(old.paper, r.to_paper(), (prefer or {}).get(pid))
                 h = content_hash(merged, sources)
                 if h != old_hash:
                     updates.append((pk, prepare_paper(merged), sources, h, old.paper))
@@ -335,7 +341,7 @@ class SQLiteStore(ReadersMixin, VectorsMixin, HarvestMixin, FeedMixin, Store):
     @staticmethod
     def _row_to_paper(row) -> StoredPaper:
         (pk, pid, version, title, abstract, authors, cats, primary, published, updated, doi,
-         jref, comments, links, sources, added_at, rev) = row  # fmt: skip
+         jref, comments, links, sources, added_at, rev, withdrawn) = row  # fmt: skip
         paper = Paper(
             id=pid,
             title=title,
@@ -352,7 +358,10 @@ class SQLiteStore(ReadersMixin, VectorsMixin, HarvestMixin, FeedMixin, Store):
             links=orjson.loads(links),
             source=sources.split()[0] if sources else "",
         )
-        return StoredPaper(pk=pk, paper=paper, sources=sources.split(), added_at=added_at, rev=rev)
+        return StoredPaper(
+            pk=pk, paper=paper, sources=sources.split(), added_at=added_at, rev=rev,
+            withdrawn=bool(withdrawn),
+        )  # fmt: skip
 
     def _with_listings(self, papers: dict[int, StoredPaper]) -> dict[int, StoredPaper]:
         if papers:

@@ -12,6 +12,9 @@ Which day a paper belongs to (the daily, weekly and monthly pages, the daily fee
 * any other paper is shown on the UTC day of its first version (``published``);
 * a paper submitted here by id is also shown on the day it was submitted.
 
+A paper the source withdrew (an OAI-PMH deletion, ``papers.withdrawn``) is left out of every
+listing; its own page still opens and says so.
+
 Within one range a paper appears once, on its latest day in the range. Votes are this site's
 own votes plus the paper's Hugging Face upvotes (the highest count seen: HF counts only grow).
 """
@@ -42,7 +45,8 @@ WITH listed(pk, day, at) AS (
     SELECT paper_pk, substr(submitted_at, 1, 10), submitted_at FROM submissions
      WHERE submitted_at >= :start AND submitted_at < :end {only_hf}
 ),
-one AS (SELECT pk, max(day) AS day, at FROM listed GROUP BY pk)
+one AS (SELECT pk, max(day) AS day, at FROM listed
+         WHERE pk NOT IN (SELECT pk FROM papers WHERE withdrawn = 1) GROUP BY pk)
 """
 _ALL = _LISTED.format(only_hf="", only_papers="")
 # Papers that can have votes in the window: listed by HF with upvotes, voted on since the
@@ -123,20 +127,22 @@ class FeedMixin:
     # A day with papers next to a given day: each query walks one index and stops at the
     # first row (ORDER BY ... LIMIT 1), so this stays cheap on any number of papers.
     _PREV = (
-        "SELECT day FROM hf_listings WHERE day < :d ORDER BY day DESC LIMIT 1",
-        "SELECT substr(published, 1, 10) FROM papers WHERE published < :d "
+        "SELECT day FROM hf_listings WHERE day < :d "
+        "AND paper_pk NOT IN (SELECT pk FROM papers WHERE withdrawn = 1) ORDER BY day DESC LIMIT 1",
+        "SELECT substr(published, 1, 10) FROM papers WHERE published < :d AND withdrawn = 0 "
         "AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = papers.pk) "
         "ORDER BY published DESC LIMIT 1",
         "SELECT substr(submitted_at, 1, 10) FROM submissions WHERE submitted_at < :d "
-        "ORDER BY submitted_at DESC LIMIT 1",
+        "AND paper_pk NOT IN (SELECT pk FROM papers WHERE withdrawn = 1) ORDER BY submitted_at DESC LIMIT 1",
     )
     _NEXT = (
-        "SELECT day FROM hf_listings WHERE day >= :d ORDER BY day LIMIT 1",
-        "SELECT substr(published, 1, 10) FROM papers WHERE published >= :d "
+        "SELECT day FROM hf_listings WHERE day >= :d "
+        "AND paper_pk NOT IN (SELECT pk FROM papers WHERE withdrawn = 1) ORDER BY day LIMIT 1",
+        "SELECT substr(published, 1, 10) FROM papers WHERE published >= :d AND withdrawn = 0 "
         "AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = papers.pk) "
         "ORDER BY published LIMIT 1",
         "SELECT substr(submitted_at, 1, 10) FROM submissions WHERE submitted_at >= :d "
-        "ORDER BY submitted_at LIMIT 1",
+        "AND paper_pk NOT IN (SELECT pk FROM papers WHERE withdrawn = 1) ORDER BY submitted_at LIMIT 1",
     )
 
     def _adjacent(self, queries: tuple[str, ...], day: str, pick) -> str | None:
@@ -181,12 +187,14 @@ class FeedMixin:
                 "SELECT pk, substr(pub, 1, 10), pub, " + _VOTES.format(pk="pk") + " FROM ("
                 "SELECT p.pk AS pk, coalesce(p.published, '') AS pub "
                 "FROM paper_categories c JOIN papers p ON p.pk = c.paper_pk "
-                "WHERE c.category = ? ORDER BY p.published DESC, p.pk DESC LIMIT ? OFFSET ?"
+                "WHERE c.category = ? AND p.withdrawn = 0 ORDER BY p.published DESC, p.pk DESC LIMIT ? OFFSET ?"
                 ") ORDER BY pub DESC, pk DESC",
                 (category, limit, offset),
             ).fetchall()
             total = self.conn.execute(
-                "SELECT count(*) FROM paper_categories WHERE category = ?", (category,)
+                "SELECT count(*) FROM paper_categories WHERE category = ? "
+                "AND paper_pk NOT IN (SELECT pk FROM papers WHERE withdrawn = 1)",
+                (category,),
             ).fetchone()[0]
         return [FeedRow(*r) for r in rows], total
 
@@ -205,12 +213,14 @@ class FeedMixin:
             if category:
                 rows = self.conn.execute(
                     "SELECT paper_pk FROM paper_categories WHERE category = ? AND paper_pk < ? "
-                    "ORDER BY paper_pk DESC LIMIT ?",
+                    "AND paper_pk NOT IN (SELECT pk FROM papers WHERE withdrawn = 1) ORDER BY paper_pk DESC LIMIT ?",
                     (category, before, limit),
                 ).fetchall()
             else:
                 rows = self.conn.execute(
-                    "SELECT pk FROM papers WHERE pk < ? ORDER BY pk DESC LIMIT ?", (before, limit)
+                    "SELECT pk FROM papers WHERE pk < ? AND withdrawn = 0 "
+                    "ORDER BY pk DESC LIMIT ?",
+                    (before, limit),
                 ).fetchall()
         return [r[0] for r in rows]
 
