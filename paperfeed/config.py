@@ -270,8 +270,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "harvest_embed",
         True,
-        "Update the search index (keyword and vectors) after each `paperfeed run` cycle that "
-        "added or changed papers.",
+        "Update the search index (keyword and vectors) after each `paperfeed harvest` command "
+        "and `paperfeed run` cycle while the store holds papers the index lacks (off: they "
+        "wait for `paperfeed index`, and the harvest says how many).",
         _bool,
     ),
     # --- web ---

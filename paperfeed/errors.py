@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "HarvestError",
+    "HarvestOffline",
     "HarvestRefused",
     "HarvestStopped",
     "InputError",
@@ -45,6 +46,11 @@ class HarvestError(PaperfeedError):
 
 class HarvestRefused(HarvestError):
     """The server refused us (HTTP 403). Retrying would only make a ban longer, so we stop."""
+
+
+class HarvestOffline(HarvestError):
+    """The server's name cannot be resolved (offline, DNS down, a mistyped host). Retrying
+    within one harvest would only wait out the backoffs, so it fails at once."""
 
 
 class HarvestStopped(HarvestError):

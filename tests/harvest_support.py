@@ -245,6 +245,104 @@ def settings_for(server: ReplayServer, **env: object):
         "PAPERFEED_HARVEST_MAX_RETRIES": "3",
         "PAPERFEED_HARVEST_BACKOFF_CAP": "5",
         "PAPERFEED_HARVEST_TIMEOUT": "10",
+        # Embedding after each harvest loads a model: only the tests about it turn it on.
+        "PAPERFEED_HARVEST_EMBED": "false",
     }
     values.update({f"PAPERFEED_{k.upper()}": str(v) for k, v in env.items()})
     return values, load_settings(env=values)
+
+
+def without_final_token(page: bytes) -> bytes:
+    """The last page of a list as some servers send it: no resumptionToken element at all
+    (the spec asks for an empty one; sickle and oaipmh-scythe end the list either way)."""
+    out = _TOKEN.sub("", page.decode("utf-8")).encode("utf-8")
+    assert out != page, "the page had no resumptionToken to drop"
+    return out
+
+
+# --- a small OAI-PMH repository: selective harvesting, corrections and deletions -------------
+_DATESTAMP = re.compile(r"<datestamp>[^<]*</datestamp>")
+_TITLE = re.compile(r"<title>.*?</title>", re.S)
+_ID = re.compile(r"<identifier>oai:arXiv.org:([^<]+)</identifier>")
+_SET = re.compile(r"<setSpec>([^<]+)</setSpec>")
+
+
+class OaiRepository:
+    """An OAI-PMH ListRecords endpoint over real recorded records (arXiv format), as a
+    repository keeps them: each record has a datestamp (day granularity) and ``from`` /
+    ``until`` select by it, inclusive; an unknown set or an empty window answers
+    ``noRecordsMatch``; lists are cut into pages of ``page_size`` with resumption tokens, and
+    the last page's empty token is left out when ``final_token`` is False.
+
+    ``correct_title`` changes a record the way arXiv's corrections do (a new title and a newer
+    datestamp; no new version, no new ``<updated>``); ``delete`` turns it into a
+    ``<header status="deleted">`` record. ``snapshot`` keeps the records as they are now, to
+    replay an older copy later."""
+
+    def __init__(self, sources: tuple[Path, ...] = (OAI_HEP_EX,), page_size: int = 100,
+                 final_token: bool = True):  # fmt: skip
+        text = sources[0].read_text(encoding="utf-8")
+        self._head = text[: text.index("<ListRecords>") + len("<ListRecords>")]
+        self.records: dict[str, dict] = {}
+        for src in sources:
+            for rec in _RECORD.findall(src.read_text(encoding="utf-8")):
+                stamp = _DATESTAMP.search(rec).group(0)[len("<datestamp>") : -len("</datestamp>")]
+                self.records[_ID.search(rec).group(1)] = {"xml": rec, "datestamp": stamp}
+        self.page_size = page_size
+        self.final_token = final_token
+
+    def ids(self) -> list[str]:
+        return list(self.records)
+
+    def snapshot(self) -> dict[str, dict]:
+        return {k: dict(v) for k, v in self.records.items()}
+
+    def restore(self, records: dict[str, dict]) -> None:
+        self.records = {k: dict(v) for k, v in records.items()}
+
+    def correct_title(self, arxiv_id: str, title: str, datestamp: str) -> None:
+        r = self.records[arxiv_id]
+        xml = _TITLE.sub(lambda m: f"<title>{title}</title>", r["xml"], count=1)
+        r["xml"] = _DATESTAMP.sub(f"<datestamp>{datestamp}</datestamp>", xml, count=1)
+        r["datestamp"] = datestamp
+
+    def delete(self, arxiv_id: str, datestamp: str) -> None:
+        r = self.records[arxiv_id]
+        sets = "".join(f"<setSpec>{s}</setSpec>" for s in _SET.findall(r["xml"]))
+        r["xml"] = (
+            f'<record>\n<header status="deleted">\n <identifier>oai:arXiv.org:{arxiv_id}'
+            f"</identifier>\n <datestamp>{datestamp}</datestamp>\n {sets}\n</header>\n</record>"
+        )
+        r["datestamp"] = datestamp
+
+    def _select(self, set_spec: str, since: str, until: str) -> list[str]:
+        return [
+            r["xml"]
+            for r in self.records.values()
+            if set_spec in _SET.findall(r["xml"]) and since <= r["datestamp"] <= until
+        ]
+
+    def respond(self, req: Request) -> Reply:
+        p = req.params
+        if p.get("verb") != "ListRecords":
+            return Reply(body=oai_error("badVerb", "only ListRecords here"))
+        if "resumptionToken" in p:
+            try:
+                set_spec, since, until, start = p["resumptionToken"].split("|")
+                offset = int(start)
+            except ValueError:
+                return Reply(body=oai_error("badResumptionToken", "unknown token"))
+        else:
+            set_spec, since, until, offset = p["set"], p["from"], p["until"], 0
+        chosen = self._select(set_spec, since, until)
+        if not chosen:
+            return Reply(body=oai_error("noRecordsMatch", "No records match"))
+        page = chosen[offset : offset + self.page_size]
+        end = offset + len(page)
+        attrs = f'cursor="{offset}" completeListSize="{len(chosen)}"'
+        if end < len(chosen):
+            tok = f"<resumptionToken {attrs}>{set_spec}|{since}|{until}|{end}</resumptionToken>"
+        else:
+            tok = f"<resumptionToken {attrs}/>" if self.final_token else ""
+        body = self._head + "\n" + "\n".join(page) + "\n" + tok + "\n</ListRecords>\n</OAI-PMH>\n"
+        return Reply(body=body.encode("utf-8"))

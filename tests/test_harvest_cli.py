@@ -88,9 +88,13 @@ def test_kill_9_mid_harvest_then_resume_loses_and_duplicates_nothing(server, cli
     assert _state(cli.db) == (None, 5, 5, 1)
 
     proc3, status = cli.json("harvest", "status", env=env)
-    assert status == [
-        {**status[0], "name": NAME, "pages": 5, "records": 5, "complete": True, "resumable": False}
-    ]
+    checkpoints = status["checkpoints"]
+    assert checkpoints == [
+        {**checkpoints[0], "name": NAME, "pages": 5, "records": 5, "complete": True,
+         "resumable": False}
+    ]  # fmt: skip
+    (cs,) = status["sources"]
+    assert cs["source"] == "arxiv-oai:cs" and cs["last_success_at"] and not cs["failing"]
 
 
 def test_harvest_arxiv_prints_counts(server, cli):

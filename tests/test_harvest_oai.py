@@ -23,6 +23,7 @@ from tests.harvest_support import (
     oai_router,
     oai_pages,
     settings_for,
+    without_final_token,
 )
 
 server = harvest_support.server  # the loopback replay server, a fixture
@@ -166,20 +167,38 @@ def test_no_records_match_is_an_explicit_empty_window(server, store):
     assert report.complete and report.counts.added == 0 and len(server.requests()) == 1
 
 
-def test_continuation_page_without_a_token_element_is_not_taken_as_the_end(server, store):
+def test_list_ending_without_the_final_empty_token_is_stored_complete_with_a_warning(
+    server, store
+):
     pages, tokens = oai_pages([2, 3])
-    no_token = pages[1].replace(b'<resumptionToken cursor="2" completeListSize="5"/>', b"")
-    assert no_token != pages[1]
-    seen = []
+    pages[-1] = without_final_token(pages[-1])
+    server.respond = oai_router(pages, tokens)
+    _, settings = settings_for(server)
+    report = harvest_arxiv(store, settings, "cs", fmt="oai_dc", **WINDOW)
+    # The last page is stored once, not re-fetched until the harvest gives up.
+    assert report.complete and report.pages == 2 and report.counts.added == 5
+    assert len(server.requests()) == 2
+    assert _ids(store) == sorted(i for p in pages for i in oai_ids(p))
+    (warning,) = report.warnings
+    assert "without the empty resumptionToken" in warning and "page 2" in warning
+    state = store.get_harvest(report.name)
+    assert state.complete and state.token is None and state.records == 5
+
+
+def test_a_page_cut_short_without_its_token_is_still_fetched_again(server, store):
+    pages, tokens = oai_pages([2, 3])
+    cut = {"once": True}
 
     def override(req, i):
-        seen.append(i)
-        return Reply(body=no_token) if seen.count(1) == 1 and i == 1 else None
+        if i == 1 and cut["once"]:  # the tail (token and closing tags) lost on the way
+            cut["once"] = False
+            return Reply(body=pages[1][: pages[1].rindex(b"<resumptionToken")])
+        return None
 
     server.respond = oai_router(pages, tokens, override)
     _, settings = settings_for(server)
     report = harvest_arxiv(store, settings, "cs", fmt="oai_dc", **WINDOW)
-    assert report.complete and seen == [0, 1, 1]
+    assert report.complete and not report.warnings and len(server.requests()) == 3
 
 
 def test_expired_token_restarts_the_window_without_duplicates(server, store):
@@ -196,6 +215,7 @@ def test_expired_token_restarts_the_window_without_duplicates(server, store):
     _, settings = settings_for(server)
     report = harvest_arxiv(store, settings, "cs", fmt="oai_dc", **WINDOW)
     assert report.restarted and report.complete
+    assert any("badResumptionToken" in w and "harvested again" in w for w in report.warnings)
     assert report.counts.added == 5 and report.counts.unchanged == 4
     assert len(_ids(store)) == 5
     params = [r.params for r in server.requests()]

@@ -40,9 +40,15 @@ def _totals(reports: list[HarvestReport]) -> dict:
     return d
 
 
-def _print(reports: list[HarvestReport], as_json: bool) -> None:
+def _print(reports: list[HarvestReport], as_json: bool, index: dict | None = None) -> None:
     if as_json:
-        echo_json(_totals(reports))
+        d = _totals(reports)
+        d["deleted"] = sum(r.deleted for r in reports)
+        d["withdrawn"] = sum(r.withdrawn for r in reports)
+        d["warnings"] = [w for r in reports for w in r.warnings]
+        if index is not None:
+            d["index"] = index
+        echo_json(d)
         return
     for r in reports:
         click.echo(r.summary())
@@ -50,6 +56,50 @@ def _print(reports: list[HarvestReport], as_json: bool) -> None:
             click.echo(f"  {e.where}: {e.why}", err=True)
         if r.missing:
             click.echo(f"  not found on arXiv: {' '.join(r.missing)}", err=True)
+        for w in r.warnings:
+            click.echo(f"  warning: {w}", err=True)
+
+
+def _warn_contact(c: Context) -> None:
+    from .http import contact_warning
+
+    if warning := contact_warning(c.settings):
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _index_after(c: Context, no_index: bool) -> dict | None:
+    """Bring the search index up to date after a harvest (harvest_embed, unless --no-index),
+    or say in plain words what semantic search misses. Returns what was done, for --json."""
+    from ..errors import SearchError
+    from .indexing import behind_note, papers_behind, update_search_index
+
+    behind = papers_behind(c.store, c.settings)
+    if not behind:
+        return None
+    if no_index or not c.settings.harvest_embed:
+        why = "--no-index" if no_index else "harvest_embed is off"
+        click.echo(f"note: {behind_note(behind)} ({why})", err=True)
+        return {"updated": False, "papers_behind": behind}
+    try:
+        out = update_search_index(c.store, c.settings, progress=c.progress)
+    except (SearchError, ImportError) as exc:
+        click.echo(f"note: search index not updated ({exc}); {behind_note(behind)}", err=True)
+        return {"updated": False, "papers_behind": behind, "error": str(exc)}
+    click.echo(
+        f"search index: {out['keyword_indexed']} papers indexed (keyword), "
+        f"{out['embedded']} embedded",
+        err=True,
+    )
+    for n in out["notes"]:
+        click.echo(f"note: {n}", err=True)
+    return {"updated": True, **out}
+
+
+_NO_INDEX = click.option(
+    "--no-index",
+    is_flag=True,
+    help="Do not update the search index afterwards (then `paperfeed index` catches up).",
+)
 
 
 def _log_to_stdout(level: int = logging.INFO) -> None:
@@ -71,7 +121,8 @@ def register(main: click.Group) -> None:
 
         Requests are spaced by harvest_interval (3 s) per host, retried politely, and every
         page is stored with a checkpoint, so an interrupted harvest resumes when the same
-        command is run again.
+        command is run again. Afterwards the search index is brought up to date (setting
+        harvest_embed; --no-index skips it).
 
         Example: paperfeed harvest arxiv --set cs
         """
@@ -98,6 +149,7 @@ def register(main: click.Group) -> None:
         help="Metadata format (default: the harvest_format setting, arXiv).",
     )
     @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+    @_NO_INDEX
     @pass_ctx
     def harvest_arxiv_cmd(
         c: Context,
@@ -106,6 +158,7 @@ def register(main: click.Group) -> None:
         date_until: datetime | None,
         fmt: str | None,
         as_json: bool,
+        no_index: bool,
     ) -> None:
         """Harvest arXiv listings with OAI-PMH ListRecords, following resumption tokens.
 
@@ -118,6 +171,7 @@ def register(main: click.Group) -> None:
         from .http import PoliteClient
         from .oai import harvest_arxiv
 
+        _warn_contact(c)
         reports: list[HarvestReport] = []
         with PoliteClient(c.settings) as client:
             for set_spec in sets or c.settings.harvest_sets.split(","):
@@ -134,77 +188,110 @@ def register(main: click.Group) -> None:
                             progress=c.progress,
                         )
                     )
-                except HarvestError:
+                except HarvestError as exc:
                     if not as_json:  # say what the sets before this one stored
                         _print(reports, as_json=False)
+                    partial = getattr(exc, "report", None)
+                    if partial is not None and partial.changed:
+                        _index_after(c, no_index)  # what it stored is searchable too
                     raise
-        _print(reports, as_json)
+        _print(reports, as_json, _index_after(c, no_index))
 
     @harvest.command("arxiv-ids")
     @click.argument("ids", nargs=-1, required=True)
     @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+    @_NO_INDEX
     @pass_ctx
-    def harvest_ids_cmd(c: Context, ids: tuple[str, ...], as_json: bool) -> None:
+    def harvest_ids_cmd(c: Context, ids: tuple[str, ...], as_json: bool, no_index: bool) -> None:
         """Fetch papers by arXiv id from the arXiv API (the latest version of each).
 
         Example: paperfeed harvest arxiv-ids 2401.14034 hep-th/9901001v2
         """
+        from ..errors import HarvestStopped
         from .arxiv_api import fetch_ids
 
-        papers = fetch_ids(ids, c.settings)
+        _warn_contact(c)
+        try:
+            papers = fetch_ids(ids, c.settings)
+        except HarvestError as exc:
+            if not isinstance(exc, HarvestStopped):
+                c.store.record_harvest_outcome("arxiv-api", str(exc))
+            raise
+        c.store.record_harvest_outcome("arxiv-api")
         report = HarvestReport(source="arxiv-api", complete=True)
         report.add(c.store.upsert_papers(papers), [])
         found = {p.id for p in papers}
         from ..ids import normalize_id
 
         report.missing = [i for i in dict.fromkeys(normalize_id(x) for x in ids) if i not in found]
-        _print([report], as_json)
+        _print([report], as_json, _index_after(c, no_index))
         if not papers:
             sys.exit(1)
 
     @harvest.command("hf-daily")
     @click.option("--date", "day", type=_DATE, metavar="DATE", help="Day listed (YYYY-MM-DD; default today, UTC).")
     @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+    @_NO_INDEX
     @pass_ctx
-    def harvest_hf_cmd(c: Context, day: datetime | None, as_json: bool) -> None:
+    def harvest_hf_cmd(c: Context, day: datetime | None, as_json: bool, no_index: bool) -> None:
         """Fetch one day of Hugging Face Daily Papers (papers, upvotes, comments).
 
         Example: paperfeed harvest hf-daily --date 2026-06-12
         """
         from .hf import harvest_hf_days, today_utc
 
+        _warn_contact(c)
         reports = harvest_hf_days(c.store, c.settings, [day.date() if day else today_utc()])
-        _print(reports, as_json)
+        _print(reports, as_json, _index_after(c, no_index))
 
     @harvest.command("status")
     @click.option("--json", "as_json", is_flag=True, help="Print the checkpoints as JSON.")
     @pass_ctx
     def harvest_status_cmd(c: Context, as_json: bool) -> None:
-        """List harvest checkpoints: window, pages, records, and whether each is complete.
+        """List each source's last success and last failure (with the error), then the
+        harvest checkpoints: window, pages, records, and whether each is complete.
 
         Example: paperfeed harvest status
         """
         states = c.store.list_harvests()
+        sources = c.store.harvest_summary()
         if as_json:
             echo_json(
-                [
-                    {
-                        "name": s.name,
-                        "window_from": s.window_from,
-                        "window_until": s.window_until,
-                        "pages": s.pages,
-                        "records": s.records,
-                        "complete": s.complete,
-                        "resumable": not s.complete and s.token is not None,
-                        "started_at": s.started_at,
-                        "updated_at": s.updated_at,
-                    }
-                    for s in states
-                ]
+                {
+                    "sources": [
+                        {
+                            "source": h.source,
+                            "last_success_at": h.last_success_at,
+                            "last_failure_at": h.last_failure_at,
+                            "last_error": h.last_error,
+                            "failing": h.failing,
+                        }
+                        for h in sources
+                    ],
+                    "checkpoints": [
+                        {
+                            "name": s.name,
+                            "window_from": s.window_from,
+                            "window_until": s.window_until,
+                            "pages": s.pages,
+                            "records": s.records,
+                            "complete": s.complete,
+                            "resumable": not s.complete and s.token is not None,
+                            "started_at": s.started_at,
+                            "updated_at": s.updated_at,
+                        }
+                        for s in states
+                    ],
+                }
             )
             return
-        if not states:
+        if not states and not sources:
             click.echo("no harvests yet")
+        for h in sources:
+            line = f"{h.source}: last success {h.last_success_at or 'never'}"
+            if h.last_failure_at:
+                line += f"; last failure {h.last_failure_at}: {h.last_error}"
+            click.echo(line + ("  (FAILING)" if h.failing else ""))
         for s in states:
             state = "complete" if s.complete else "incomplete (resumes on the next run)"
             click.echo(
@@ -217,9 +304,11 @@ def register(main: click.Group) -> None:
     @click.option("--once", is_flag=True, help="Run the jobs that are due now, then exit (cron).")
     @pass_ctx
     def run_cmd(c: Context, once: bool) -> None:
-        """Harvest on a schedule until stopped: arXiv daily after the announcement, Hugging
-        Face hourly (see `paperfeed settings`: arxiv_harvest_at, hf_harvest_every ...); new
-        papers are embedded for search. Logs to stdout; SIGTERM or Ctrl-C stops it cleanly.
+        """Harvest on a schedule until stopped: arXiv daily after the announcement (Sunday to
+        Thursday evenings, US Eastern), Hugging Face hourly (see `paperfeed settings`:
+        arxiv_harvest_at, hf_harvest_every ...); papers not yet in the search index are
+        embedded, whoever stored them. Logs to stdout; SIGTERM or Ctrl-C stops it cleanly.
+        With --once the exit status is 1 when a job failed (cron mails it).
 
         Example: paperfeed --db papers.db run   (with PAPERFEED_HARVEST_SETS=cs,stat set)
         """
@@ -238,9 +327,14 @@ def register(main: click.Group) -> None:
 
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            Scheduler(c.store, c.settings, stop=stop).run(once=once)
+            sched = Scheduler(c.store, c.settings, stop=stop)
+            sched.run(once=once)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
         why = f"on {received[0]}" if received else "after one pass" if once else ""
         log.info("paperfeed run: stopped cleanly %s", why)
+        if once and sched.failed:
+            # cron only notices an exit status: a failed job must not look like success.
+            log.error("paperfeed run --once: failed: %s", ", ".join(sched.failed))
+            sys.exit(1)

@@ -13,7 +13,7 @@ from typing import Iterable
 
 import httpx
 
-from ..errors import HarvestError
+from ..errors import HarvestError, HarvestStopped
 from ..models import Paper, Rejected
 from ..sources.hf import parse_hf
 from ..store import Store
@@ -77,7 +77,7 @@ def harvest_hf_days(
     """Fetch and store each day's listing; one report per day."""
     own = client is None
     client = client or PoliteClient(settings)
-    reports = []
+    reports: list[HarvestReport] = []
     try:
         for day in days:
             records, pages = fetch_day(day, settings, client)
@@ -103,6 +103,12 @@ def harvest_hf_days(
             report.pages = pages
             report.complete = True
             reports.append(report)
+            store.record_harvest_outcome(CHECKPOINT)
+    except HarvestError as exc:
+        if not isinstance(exc, HarvestStopped):
+            store.record_harvest_outcome(CHECKPOINT, str(exc))
+        exc.reports = reports  # type: ignore[attr-defined]  # the days stored before it
+        raise
     finally:
         if own:
             client.close()

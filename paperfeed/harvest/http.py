@@ -10,7 +10,9 @@ The rules it enforces (arXiv's API terms ask for them; Hugging Face gets the sam
   read) are retried: after ``Retry-After`` when the server sends one, otherwise after an
   exponential backoff with jitter, capped at ``harvest_backoff_cap``;
 * 403 stops at once (retrying would only lengthen a ban), and so does any other reply we
-  do not expect, with a message that says what came back.
+  do not expect, with a message that says what came back;
+* a host name that does not resolve (offline, DNS down) fails at once too: waiting out five
+  backoffs cannot bring the network back, and the scheduler tries again on its own clock.
 
 The spacing gate is shared by every client in the process, so the web app's "submit a
 paper" and a scheduled harvest in the same process cannot together go faster than allowed.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 import threading
 import time
 from email.utils import parsedate_to_datetime
@@ -29,9 +32,20 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from ..errors import HarvestError, HarvestRefused, HarvestStopped
+from ..config import SETTINGS
+from ..errors import HarvestError, HarvestOffline, HarvestRefused, HarvestStopped
 
-__all__ = ["PoliteClient", "RetryableReply", "user_agent", "parse_retry_after"]
+__all__ = [
+    "PoliteClient",
+    "RetryableReply",
+    "user_agent",
+    "parse_retry_after",
+    "contact_warning",
+    "DEFAULT_CONTACT",
+]
+
+# The contact_email default: it reaches no one, and arXiv asks harvesters for a real address.
+DEFAULT_CONTACT = next(s.default for s in SETTINGS if s.name == "contact_email")
 
 log = logging.getLogger("paperfeed.harvest")
 
@@ -56,6 +70,33 @@ def user_agent(contact_email: str) -> str:
     except PackageNotFoundError:  # running from a source tree that was never installed
         v = "0"
     return f"paperfeed/{v} (mailto:{contact_email})"
+
+
+def contact_warning(settings: Any) -> str | None:
+    """The warning to give once per harvest command or `paperfeed run` while contact_email is
+    still the default, or None."""
+    if settings.contact_email.strip().lower() != DEFAULT_CONTACT:
+        return None
+    return (
+        f"contact_email is still the default {DEFAULT_CONTACT}: arXiv asks harvesters for an "
+        "address it can reach; set PAPERFEED_CONTACT_EMAIL (or contact_email in the config)"
+    )
+
+
+def _name_not_resolved(exc: BaseException) -> socket.gaierror | None:
+    """The getaddrinfo failure behind an httpx ConnectError, if that is what it is. httpx
+    wraps httpcore's error, which wraps the socket's, as cause, context or argument."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        e = todo.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, socket.gaierror):
+            return e
+        todo.extend([e.__cause__, e.__context__, *e.args])
+    return None
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -173,6 +214,12 @@ class PoliteClient:
             try:
                 resp = self._send(url, params)
             except httpx.TransportError as exc:
+                if isinstance(exc, httpx.ConnectError) and (dns := _name_not_resolved(exc)):
+                    host = urlsplit(url).hostname or url
+                    raise HarvestOffline(
+                        f"{what}: cannot resolve the host name {host!r} ({dns.strerror or dns}); "
+                        "offline or DNS failing? Not retried"
+                    ) from None
                 # Refused or dropped connections, timeouts, a reply cut off mid-body.
                 problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:

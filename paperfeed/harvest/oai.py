@@ -3,8 +3,16 @@
 Every page's papers and the checkpoint that follows it (the next resumptionToken, the window,
 the page count) are written in one transaction. Killed at any moment, a harvest therefore
 resumes exactly: the page in flight is fetched again, nothing stored is lost, and since papers
-are keyed on their arXiv id nothing is stored twice. A harvest is marked complete only when
-the server sends the empty resumptionToken that ends a list (or a single-page answer).
+are keyed on their arXiv id nothing is stored twice. A harvest is marked complete when the
+server sends the empty resumptionToken that ends a list, a single-page answer, or
+noRecordsMatch. Some servers end a list with no resumptionToken element at all (the spec asks
+for an empty one); a well-formed page cannot have lost its tail, so such a page is stored as
+the last one, with a warning.
+
+Records the server marks deleted withdraw the stored paper, and each record's header
+datestamp is stored: a newer datestamp is a correction and wins, an older one never rolls a
+paper back (``Store.save_harvest_page``). Each set's success or failure is recorded for
+`harvest status` and the site (``Store.record_harvest_outcome``).
 
 Checkpoint names: ``arxiv-oai:<set>:<format>`` for the incremental harvest that ``paperfeed
 run`` repeats (each window starts where the last complete one ended, so no day is missed),
@@ -19,7 +27,7 @@ from datetime import date, datetime, timedelta, timezone
 import httpx
 from tqdm import tqdm
 
-from ..errors import HarvestError, PaperfeedError
+from ..errors import HarvestError, HarvestStopped, PaperfeedError
 from ..models import Paper, Rejected
 from ..sources.oai import OaiPage, read_oai_page
 from ..sources.xmlsafe import REFUSED
@@ -28,7 +36,7 @@ from ..store.base import HarvestState
 from .http import PoliteClient, RetryableReply
 from .report import HarvestReport
 
-__all__ = ["harvest_arxiv", "checkpoint_name", "FORMATS"]
+__all__ = ["harvest_arxiv", "checkpoint_name", "source_name", "FORMATS"]
 
 FORMATS = ("arXiv", "oai_dc")
 
@@ -40,6 +48,11 @@ class _TokenExpired(Exception):
 def checkpoint_name(set_spec: str, fmt: str, window: tuple[str, str] | None = None) -> str:
     base = f"arxiv-oai:{set_spec}:{fmt}"
     return f"{base}:{window[0]}..{window[1]}" if window else base
+
+
+def source_name(set_spec: str) -> str:
+    """The name a set's harvests are recorded under (``Store.record_harvest_outcome``)."""
+    return f"arxiv-oai:{set_spec}"
 
 
 def _day(value: str | date | None, what: str) -> str | None:
@@ -113,16 +126,39 @@ def _reader(where: str, continuing: bool):
                 raise HarvestError(f"{where}: OAI-PMH error {code}: {message}".rstrip(": "))
         if "noRecordsMatch" in codes:
             return records, page  # the server's explicit "nothing in this window"
-        if continuing and page.resumption_token is None:
-            # The last page of a list must carry an empty resumptionToken element; without
-            # one we cannot tell the end from a page that lost its tail.
-            raise RetryableReply(f"{where}: continuation page without a resumptionToken")
-        if not continuing and not records and page.next_token is None:
+        # A continuation page without any resumptionToken element ends the list too: it
+        # parsed whole (a page cut short fails above), so nothing of it is missing.
+        if not continuing and not records and not page.deleted and page.next_token is None:
             # An empty first page is not "no new papers" (that is noRecordsMatch): retry it.
+            # (A page of deleted records only is not empty: deletions are news.)
             raise RetryableReply(f"{where}: empty first page")
         return records, page
 
     return check
+
+
+def _final_warnings(
+    store: Store, report: HarvestReport, page: OaiPage, set_spec: str, continuing: bool, where: str
+) -> None:
+    if continuing and page.resumption_token is None and not page.errors:
+        report.warn(
+            f"the server ended the list at {where} without the empty resumptionToken the "
+            "OAI-PMH spec asks for; that page was stored as the last one"
+        )
+    if any(code == "noRecordsMatch" for code, _ in page.errors) and not _ever_had_records(
+        store, set_spec
+    ):
+        report.warn(
+            f"no records in set {set_spec!r} for {report.window_from}..{report.window_until} "
+            "(noRecordsMatch), and this set has never brought any here: check the set name "
+            "(arXiv sets look like cs, math, stat, physics:hep-th)"
+        )
+
+
+def _ever_had_records(store: Store, set_spec: str) -> bool:
+    return any(
+        s.params.get("set") == set_spec and s.records > 0 for s in store.list_harvests()
+    )
 
 
 def harvest_arxiv(
@@ -172,13 +208,19 @@ def harvest_arxiv(
                     "from": state.window_from,
                     "until": state.window_until,
                 }
+            continuing = bool(state.token)
             try:
-                records, page = client.get(url, params, _reader(where, bool(state.token)))
+                records, page = client.get(url, params, _reader(where, continuing))
             except _TokenExpired:
                 if report.restarted:
                     raise HarvestError(f"{where}: the server keeps rejecting our token") from None
                 # Start the same window again; upserts make the repeated pages harmless.
                 report.restarted = True
+                report.warn(
+                    f"the server no longer knew our resumptionToken (badResumptionToken) at "
+                    f"{where}; the window {state.window_from}..{state.window_until} was "
+                    "harvested again from its first page"
+                )
                 state.token, state.pages, state.records = None, 0, 0
                 continue
             papers = [r for r in records if isinstance(r, Paper)]
@@ -187,20 +229,30 @@ def harvest_arxiv(
             state.records += len(papers)
             state.token = page.next_token
             state.complete = state.token is None
-            res = store.save_harvest_page(state, papers)
+            res = store.save_harvest_page(
+                state,
+                papers,
+                datestamps=page.datestamps,
+                deleted=[(d.id, d.datestamp) for d in page.deleted],
+            )
             report.pages += 1
-            report.add(res, rejected)
+            report.add(res, rejected, deleted=len(page.deleted))
             rt = page.resumption_token
             if rt is not None and rt.complete_list_size and bar.total is None:
                 bar.total = rt.complete_list_size
             bar.update(len(records))
             if state.complete:
                 report.complete = True
+                _final_warnings(store, report, page, set_spec, continuing, where)
+                store.record_harvest_outcome(source_name(set_spec))
                 return report
     except HarvestError as exc:
-        raise type(exc)(
-            f"{exc}. Stored so far: {report.summary()}; run it again to resume"
-        ) from None
+        msg = f"{exc}. Stored so far: {report.summary()}; run it again to resume"
+        if not isinstance(exc, HarvestStopped):
+            store.record_harvest_outcome(source_name(set_spec), str(exc))
+        err = type(exc)(msg)
+        err.report = report  # type: ignore[attr-defined]  # what was really stored
+        raise err from None
     finally:
         bar.close()
         if own:

@@ -22,17 +22,28 @@ class HarvestReport:
     restarted: bool = False  # the server forgot our resumptionToken; the window began again
     counts: ImportReport = field(default_factory=ImportReport)
     missing: list[str] = field(default_factory=list)  # ids asked for that the source lacks
+    deleted: int = 0  # records the source marked deleted (OAI-PMH status="deleted")
+    withdrawn: int = 0  # ... of which stored papers were marked withdrawn now
+    # Things a person should know although the harvest went on (said once each, in plain words).
+    warnings: list[str] = field(default_factory=list)
 
-    def add(self, res: UpsertResult, rejected: list[Rejected]) -> None:
+    def add(self, res: UpsertResult, rejected: list[Rejected], deleted: int = 0) -> None:
         self.counts.added += res.added
         self.counts.updated += res.updated
         self.counts.unchanged += res.unchanged
+        self.deleted += deleted
+        self.withdrawn += res.withdrawn
         for r in rejected:
             self.counts.reject(r.where, r.why)
 
+    def warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+
     @property
     def changed(self) -> int:
-        return self.counts.added + self.counts.updated
+        """Papers whose stored record changed (withdrawn ones too: listings and caches move)."""
+        return self.counts.added + self.counts.updated + self.withdrawn
 
     def summary(self) -> str:
         what = self.name or self.source
@@ -42,7 +53,13 @@ class HarvestReport:
         state = "complete" if self.complete else "incomplete"
         extra = " (resumed)" if self.resumed else ""
         pages = f"{self.pages} page{'s' if self.pages != 1 else ''}, " if self.pages else ""
-        return f"{what}: {pages}{self.counts.summary()}; {state}{extra}"
+        deleted = ""
+        if self.deleted:
+            deleted = (
+                f", {self.deleted} deleted record{'s' if self.deleted != 1 else ''} "
+                f"({self.withdrawn} stored paper{'s' if self.withdrawn != 1 else ''} withdrawn)"
+            )
+        return f"{what}: {pages}{self.counts.summary()}{deleted}; {state}{extra}"
 
     def as_dict(self) -> dict:
         d = self.counts.as_dict()
@@ -56,5 +73,8 @@ class HarvestReport:
             resumed=self.resumed,
             restarted=self.restarted,
             missing=self.missing,
+            deleted=self.deleted,
+            withdrawn=self.withdrawn,
+            warnings=self.warnings,
         )
         return d

@@ -2,9 +2,13 @@
 
 Jobs: each arXiv set in ``harvest_sets`` (daily at ``arxiv_harvest_at`` in
 ``arxiv_harvest_tz``, or every ``arxiv_harvest_every`` seconds) and Hugging Face Daily Papers
-(every ``hf_harvest_every`` seconds). After a cycle that changed papers it updates the search
-index (``harvest_embed``), then sends due digests (``paperfeed.digest.send_due_digests``),
-each only when that feature is installed; a failure there is logged and retried next cycle.
+(every ``hf_harvest_every`` seconds). arXiv announces new papers at 20:00 US Eastern, Sunday to
+Thursday only; a daily slot with no announcement since the one before (with the default
+21:00, Friday's and Saturday's) is skipped. After each cycle, when the store holds papers the
+semantic index lacks (``indexing.papers_behind``: read from the store, so a restart catches
+up on what a stopped run left), it updates the search index (``harvest_embed``), then sends
+due digests (``paperfeed.digest.send_due_digests``), each only when that feature is installed;
+a failure there is logged and retried next cycle.
 
 Missed runs are caught up at start-up: a set whose last complete harvest is older than the
 latest scheduled time, or whose harvest was interrupted, runs at once. Because every arXiv
@@ -13,7 +17,11 @@ the whole week on its next start.
 
 Stopping: SIGTERM or SIGINT sets an event; waits end at once, a request in flight finishes
 (within ``harvest_timeout``), its page is stored with its checkpoint, and the process exits 0.
-A second signal aborts immediately (the database stays consistent either way).
+A second signal aborts immediately (the database stays consistent either way). The cycle's
+log line counts the papers the interrupted harvest really stored.
+
+Failures: a job that fails is logged, recorded in the store (`harvest status`), retried later,
+and listed in ``failed`` so that ``paperfeed run --once`` exits non-zero for cron.
 """
 
 from __future__ import annotations
@@ -28,12 +36,20 @@ from zoneinfo import ZoneInfo
 
 from ..errors import HarvestError, HarvestRefused, HarvestStopped
 from ..store import Store
-from .hf import harvest_hf_days
-from .http import PoliteClient
-from .oai import checkpoint_name, harvest_arxiv
+from .hf import CHECKPOINT as HF_SOURCE, harvest_hf_days
+from .http import PoliteClient, contact_warning
+from .indexing import papers_behind, update_search_index
+from .oai import checkpoint_name, harvest_arxiv, source_name
 from .report import HarvestReport
 
-__all__ = ["Scheduler", "next_daily", "last_daily"]
+__all__ = [
+    "Scheduler",
+    "next_daily",
+    "last_daily",
+    "announces_between",
+    "next_arxiv_slot",
+    "last_arxiv_slot",
+]
 
 log = logging.getLogger("paperfeed.run")
 
@@ -76,9 +92,54 @@ def last_daily(now: datetime, hhmm: str, tz: ZoneInfo) -> datetime:
     raise AssertionError("unreachable")
 
 
+# arXiv's announcements: 20:00 US Eastern, Sunday to Thursday (Monday is weekday 0). None on
+# Friday and Saturday evenings, so a harvest after them finds nothing new.
+ARXIV_TZ = ZoneInfo("America/New_York")
+ARXIV_ANNOUNCES_AT = dtime(20, 0)
+ARXIV_ANNOUNCE_WEEKDAYS = frozenset({6, 0, 1, 2, 3})
+
+
+def announces_between(a: datetime, b: datetime) -> bool:
+    """Whether arXiv announced new papers in (a, b]."""
+    day = a.astimezone(ARXIV_TZ).date()
+    last = b.astimezone(ARXIV_TZ).date()
+    while day <= last:
+        if day.weekday() in ARXIV_ANNOUNCE_WEEKDAYS:
+            t = datetime.combine(day, ARXIV_ANNOUNCES_AT, tzinfo=ARXIV_TZ)
+            if a < t <= b:
+                return True
+        day += timedelta(days=1)
+    return False
+
+
+def _worth_it(slot: datetime, hhmm: str, tz: ZoneInfo) -> bool:
+    return announces_between(last_daily(slot - timedelta(seconds=1), hhmm, tz), slot)
+
+
+def next_arxiv_slot(now: datetime, hhmm: str, tz: ZoneInfo) -> datetime:
+    """The first daily slot after ``now`` with an arXiv announcement since the slot before."""
+    t = next_daily(now, hhmm, tz)
+    for _ in range(7):
+        if _worth_it(t, hhmm, tz):
+            return t
+        t = next_daily(t, hhmm, tz)
+    return t  # unreachable with five announcing days a week
+
+
+def last_arxiv_slot(now: datetime, hhmm: str, tz: ZoneInfo) -> datetime:
+    """The latest daily slot at or before ``now`` that had an announcement to harvest."""
+    t = last_daily(now, hhmm, tz)
+    for _ in range(7):
+        if _worth_it(t, hhmm, tz):
+            return t
+        t = last_daily(t - timedelta(seconds=1), hhmm, tz)
+    return t
+
+
 @dataclass
 class _Job:
     name: str
+    source: str  # what Store.record_harvest_outcome calls it
     run: Callable[[], list[HarvestReport]]
     next_after: Callable[[datetime], datetime]  # next due time after a run that ended at t
     due: datetime
@@ -97,7 +158,10 @@ class Scheduler:
         self.stop = stop if stop is not None else threading.Event()
         self.client = client or PoliteClient(settings, stop=self.stop)
         self.cycles = 0
-        self._embed_pending = False
+        self.failed: list[str] = []  # jobs (and the index update) that failed in the last cycle
+        # max_rev at an index update that could not embed (no model): not retried each cycle
+        # until papers change. Memory only: a restart tries again.
+        self._index_gave_up_at: int | None = None
         self.jobs = self._make_jobs(_utcnow())
 
     # --- schedule --------------------------------------------------------------------------
@@ -105,7 +169,7 @@ class Scheduler:
         s = self.settings
         if s.arxiv_harvest_every > 0:
             return t + timedelta(seconds=s.arxiv_harvest_every)
-        return next_daily(t, s.arxiv_harvest_at, ZoneInfo(s.arxiv_harvest_tz))
+        return next_arxiv_slot(t, s.arxiv_harvest_at, ZoneInfo(s.arxiv_harvest_tz))
 
     def _arxiv_first_due(self, set_spec: str, now: datetime) -> datetime:
         s = self.settings
@@ -115,7 +179,7 @@ class Scheduler:
         last = _parse_ts(state.updated_at) or now
         if s.arxiv_harvest_every > 0:
             return max(now, last + timedelta(seconds=s.arxiv_harvest_every))
-        if last < last_daily(now, s.arxiv_harvest_at, ZoneInfo(s.arxiv_harvest_tz)):
+        if last < last_arxiv_slot(now, s.arxiv_harvest_at, ZoneInfo(s.arxiv_harvest_tz)):
             return now  # a scheduled run was missed while we were not running
         return self._arxiv_next(now)
 
@@ -126,6 +190,7 @@ class Scheduler:
             jobs.append(
                 _Job(
                     name=f"arxiv {set_spec}",
+                    source=source_name(set_spec),
                     run=lambda set_spec=set_spec: [self._run_arxiv(set_spec)],
                     next_after=self._arxiv_next,
                     due=self._arxiv_first_due(set_spec, now),
@@ -137,6 +202,7 @@ class Scheduler:
         jobs.append(
             _Job(
                 name="hf-daily",
+                source=HF_SOURCE,
                 run=self._run_hf,
                 next_after=lambda t: t + hf_every,
                 due=max(now, hf_last + hf_every) if hf_last else now,
@@ -161,20 +227,29 @@ class Scheduler:
         return harvest_hf_days(self.store, self.settings, days, client=self.client)
 
     # --- hooks into later stages -------------------------------------------------------------
-    def _embed(self) -> None:
+    def _index_behind(self) -> int:
+        if self._index_gave_up_at is not None and self._index_gave_up_at == self.store.max_rev():
+            return 0
+        return papers_behind(self.store, self.settings) or 0
+
+    def _embed(self, behind: int, changed: int) -> None:
+        if behind > changed:  # more than this cycle brought: left over by an earlier run
+            log.info(
+                "search index: %d papers are not in the semantic index yet; updating", behind
+            )
         try:
-            from ..search.index import update_index
+            res = update_search_index(self.store, self.settings, progress=False)
         except ImportError as exc:
             log.info("search index: not available (%s); skipped", exc)
-            self._embed_pending = False
+            self._index_gave_up_at = self.store.max_rev()
             return
-        try:
-            res = update_index(self.store, self.settings, progress=False)
-            self._embed_pending = False
-            log.info("search index: updated %s", res)
         except Exception:  # the feed keeps harvesting even if embedding breaks
-            self._embed_pending = True
+            self.failed.append("search index")
             log.exception("search index: update failed; will try again after the next cycle")
+            return
+        log.info("search index: updated %s", res)
+        if res.get("notes"):  # e.g. no embedding model: keyword only until that is fixed
+            self._index_gave_up_at = self.store.max_rev()
 
     def _send_digests(self) -> None:
         try:
@@ -202,6 +277,7 @@ class Scheduler:
         if not any(j.due <= _utcnow() for j in self.jobs):
             return False
         self.cycles += 1
+        self.failed = []
         changed = 0
         done: set[str] = set()
         while not self.stop.is_set():
@@ -211,20 +287,24 @@ class Scheduler:
             done.add(job.name)
             try:
                 for report in job.run():
-                    changed += report.changed
-                    log.info("%s", report.summary())
+                    changed += self._log_report(report)
                 job.due = job.next_after(_utcnow())
-            except HarvestStopped:
+            except HarvestStopped as exc:
+                changed += self._log_partial(exc)
+                log.info("%s: %s", job.name, exc)
                 break
             except HarvestError as exc:
+                changed += self._log_partial(exc)
+                self.failed.append(job.name)
                 job.due = self._retry_at(job, exc, _utcnow())
                 log.error("%s: %s; next try %s", job.name, exc, _fmt(job.due))
             except Exception as exc:  # a bug must not end the feed; say so loudly and go on
+                self.failed.append(job.name)
+                self.store.record_harvest_outcome(job.source, f"{type(exc).__name__}: {exc}")
                 job.due = self._retry_at(job, exc, _utcnow())
                 log.exception("%s: failed; next try %s", job.name, _fmt(job.due))
         if not self.stop.is_set():
-            if self.settings.harvest_embed and (changed or self._embed_pending):
-                self._embed()
+            self.catch_up_index(changed)
             self._send_digests()
         nxt = min(self.jobs, key=lambda j: j.due)
         log.info(
@@ -233,19 +313,52 @@ class Scheduler:
         )  # fmt: skip
         return True
 
+    def catch_up_index(self, changed: int = 0) -> None:
+        """Update the search index when the store holds papers it lacks (harvest_embed)."""
+        if not self.settings.harvest_embed:
+            return
+        behind = self._index_behind()
+        if behind or changed:
+            self._embed(behind, changed)
+
+    @staticmethod
+    def _log_report(report: HarvestReport) -> int:
+        log.info("%s", report.summary())
+        for w in report.warnings:
+            log.warning("%s: %s", report.name or report.source, w)
+        return report.changed
+
+    def _log_partial(self, exc: HarvestError) -> int:
+        """Count what a harvest stored before it failed or was stopped (its pages are kept)."""
+        reports = list(getattr(exc, "reports", []))
+        if getattr(exc, "report", None) is not None:
+            # Its summary is in the error message already; only its warnings are not.
+            for w in exc.report.warnings:  # type: ignore[attr-defined]
+                log.warning("%s: %s", exc.report.name, w)  # type: ignore[attr-defined]
+            return exc.report.changed  # type: ignore[attr-defined]
+        return sum(self._log_report(r) for r in reports)
+
     def run(self, once: bool = False) -> None:
         s = self.settings
         arxiv_when = (
             f"every {s.arxiv_harvest_every:g} s"
             if s.arxiv_harvest_every > 0
-            else f"daily at {s.arxiv_harvest_at} {s.arxiv_harvest_tz}"
+            else f"daily at {s.arxiv_harvest_at} {s.arxiv_harvest_tz}, "
+            "after arXiv's Sunday to Thursday announcements"
         )
         log.info(
             "paperfeed run: started; arXiv sets %s (%s), Hugging Face every %g s",
             s.harvest_sets, arxiv_when, s.hf_harvest_every,
         )  # fmt: skip
+        if warning := contact_warning(s):
+            log.warning("%s", warning)
+        first = True
         while not self.stop.is_set():
             ran = self.run_cycle()
+            if not ran and first:
+                # Nothing due now, but an earlier run may have stopped before indexing.
+                self.catch_up_index()
+            first = False
             if once:
                 if not ran:
                     log.info("nothing due")
