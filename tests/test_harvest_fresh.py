@@ -259,3 +259,47 @@ def test_a_harvest_on_thursday_night_is_not_repeated_until_sunday(server, store,
     assert sched._arxiv_first_due("cs", saturday + timedelta(days=2)) == saturday + timedelta(
         days=2
     )  # Monday: Sunday's slot was missed, run now
+
+
+# --- what the site shows ---------------------------------------------------------------------
+def test_site_footer_shows_last_harvests_and_a_withdrawn_paper_says_so(server, repo, store,
+                                                                       tmp_path):  # fmt: skip
+    from fastapi.testclient import TestClient
+
+    from paperfeed.web.app import create_app
+    from paperfeed.web.render import paper_url
+    from tests.web_support import settings_for as web_settings
+
+    _, settings = settings_for(server)
+    _harvest(store, settings, DAY, DAY)
+    gone = repo.ids()[0]
+    repo.delete(gone, "2017-12-21")
+    _harvest(store, settings, "2017-12-15", "2017-12-21")
+    server.respond = lambda req: Reply(403, b"no")
+    with pytest.raises(HarvestError):
+        harvest_hf_days(store, settings, [datetime(2026, 6, 12).date()])
+    with TestClient(create_app(web_settings(tmp_path / "papers.db", tmp_path / "cache"))) as c:
+        page = c.get(paper_url(gone))
+        assert page.status_code == 200 and "Withdrawn." in page.text
+        assert "Withdrawn." not in c.get(paper_url(repo.ids()[1])).text
+        home = c.get("/").text
+        footer = home[home.index('<footer class="site">') :]
+        assert "Last harvested: arXiv physics:hep-ex 20" in footer and " UTC" in footer
+        assert "Hugging Face never (the last try failed 20" in footer
+
+
+def test_the_parser_hands_over_deletions_and_datestamps(repo):
+    from paperfeed.sources.oai import read_oai_page
+
+    first, second = repo.ids()[:2]
+    repo.delete(first, "2017-12-21")
+    repo.correct_title(second, "A corrected title", "2017-12-22")
+    body = repo.respond(
+        harvest_support.Request(0.0, "/oai", {"verb": "ListRecords", "set": SET,
+                                              "from": DAY, "until": "2017-12-31"}, {})
+    ).body  # fmt: skip
+    records, page = read_oai_page(body)
+    assert [r.id for r in records] == repo.ids()[1:]  # no Paper for the deleted record
+    (d,) = page.deleted
+    assert (d.id, d.datestamp) == (first, "2017-12-21") and ":" in d.where
+    assert page.datestamps == {second: "2017-12-22", repo.ids()[2]: DAY}

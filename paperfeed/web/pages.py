@@ -46,6 +46,8 @@ COLLAPSE_OVER = 5
 
 
 def render(request: Request, template: str, status: int = 200, **ctx) -> HTMLResponse:
+    # The footer says when each source was last harvested: a stale feed must not look fresh.
+    ctx.setdefault("harvested", request.app.state.store.harvest_summary())
     html = request.app.state.env.get_template(template).render(
         request_path=request.url.path,
         csrf=csrf_token(request),
