@@ -339,6 +339,21 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
     ),
     Setting(
+        "max_query_chars",
+        10000,
+        "Longest search query accepted (characters) by the web pages, the API, the feeds and "
+        "`paperfeed search`; a longer one is refused with a message (HTTP 422).",
+        _positive_int,
+    ),
+    Setting(
+        "web_index_every",
+        2.0,
+        "Seconds between the web app's background steps that bring the keyword index up to "
+        "date with new papers (a few thousand per step; searches never index); 0 turns it "
+        "off, leaving it to `paperfeed index` / `paperfeed run`.",
+        _positive_float,
+    ),
+    Setting(
         "hybrid_weight",
         0.5,
         "Weight of the semantic score in hybrid search (0: keyword only, 1: semantic only); "

@@ -444,8 +444,8 @@ HOSTILE = [
     ("/search?q=lora&category=%3Cscript%3E", 422),
     ("/search?q=lora&page=100000", 422),
     ("/search?q=lora&page=900", 404),
-    ("/search?q=" + "x" * 10_000, 422),
-    ("/api/search?q=" + "x" * 10_000, 422),
+    ("/search?q=" + "x" * 10_001, 422),
+    ("/api/search?q=" + "x" * 10_001, 422),
     ("/api/search", 422),
     ("/api/search?q=lora&limit=100000", 422),
     ("/api/papers?cursor=abc", 422),
@@ -458,7 +458,7 @@ HOSTILE = [
     ("/api/trending?page=abc", 422),
     ("/api/nope", 404),
     ("/feeds/search.atom", 422),
-    ("/feeds/search.atom?q=" + "y" * 10_000, 422),
+    ("/feeds/search.atom?q=" + "y" * 10_001, 422),
     ("/feeds/search.atom?q=a&mode=x", 422),
 ]
 

@@ -16,6 +16,7 @@ import httpx
 from paperfeed.config import load_settings
 from paperfeed.importer import import_files, import_records, sample_path
 from paperfeed.models import ImportReport, Paper
+from paperfeed.search import update_index
 from paperfeed.sources import iter_file
 from paperfeed.store import open_store
 
@@ -95,6 +96,9 @@ def build_db(path: Path, leave_out: frozenset[str] = frozenset()) -> None:
             report = import_files(store, [sample_path()])
         assert report.added > 100 and report.rejected == 0, report.as_dict()
         store.upsert_papers(PLANTED)
+        # Searches never index (the app's background thread or `paperfeed index` does):
+        # the tests' requests start with the keyword index up to date.
+        update_index(store, load_settings(env={"PAPERFEED_DB": str(path)}), keyword_only=True)
     finally:
         store.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -9,22 +10,60 @@ import click
 from ..clictx import Context, echo_json, pass_ctx
 from ..errors import NotFoundError
 from ..ids import normalize_id
+from . import CLI_CATCH_UP, MAX_LIMIT, MAX_OFFSET
 
 __all__ = ["register"]
 
 
-def _print_hits(c: Context, hits, as_json: bool) -> None:
+def _short_authors(authors: list[str], keep: int = 3) -> str:
+    if len(authors) <= keep:
+        return ", ".join(authors)
+    return ", ".join(authors[:keep]) + f" and {len(authors) - keep} more"
+
+
+def _print_hits(c: Context, hits, as_json: bool, offset: int = 0) -> None:
     papers = c.store.get_papers_by_pk([h.pk for h in hits])
-    rows = [
-        {"id": h.id, "title": papers[h.pk].paper.title, "score": round(h.score, 6)}
-        for h in hits
-        if h.pk in papers
-    ]
+    rows = []
+    for h in hits:
+        sp = papers.get(h.pk)
+        if sp is None:
+            continue
+        p = sp.paper
+        rows.append({
+            "id": h.id,
+            "title": p.title,
+            "authors": list(p.authors),
+            "year": int(p.published[:4]) if (p.published or "")[:4].isdigit() else None,
+            "score": h.score,
+        })  # fmt: skip
     if as_json:
         echo_json(rows)
         return
-    for i, r in enumerate(rows, 1):
-        click.echo(f"{i:>3}. {r['id']:<18} {r['score']:8.4f}  {r['title']}")
+    # Scores are left out here: a rank says the same to a reader, and BM25, cosine and
+    # fused scores are not on one scale (JSON carries them, scaled to 0..1).
+    for i, r in enumerate(rows, offset + 1):
+        click.echo(f"{i:>3}. {r['id']:<18} {r['year'] or '':<4}  {' '.join(r['title'].split())}")
+        if r["authors"]:
+            click.echo(f"{'':<5}{_short_authors(r['authors'])}")
+
+
+class _QueryCommand(click.Command):
+    """A command whose QUERY may begin with '-' (an excluded word): click reads that as an
+    unknown option, so the error says to put the query after `--`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click consumes the list it parses
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as e:
+            known = {o for p in self.params for o in getattr(p, "opts", [])}
+            word = next((a for a in given if a == "--" or (
+                a.startswith("-") and a.split("=", 1)[0] not in known)), e.option_name)
+            raise click.UsageError(
+                f"{e.format_message()} A query that begins with '-' must come after `--`, "
+                f"e.g. paperfeed {self.name} -- {shlex.quote(word)}",
+                ctx,
+            ) from None
 
 
 @click.command("index")
@@ -56,7 +95,7 @@ def index_cmd(c: Context, as_json: bool) -> None:
         click.echo(f"note: {n}", err=True)
 
 
-@click.command("search")
+@click.command("search", cls=_QueryCommand)
 @click.argument("query")
 @click.option(
     "--mode",
@@ -65,51 +104,66 @@ def index_cmd(c: Context, as_json: bool) -> None:
     show_default=True,
     help="Ranking: keyword (BM25), semantic (embeddings) or both fused.",
 )
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000),
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, MAX_LIMIT),
               help="Results to print.")
-@click.option("--offset", default=0, type=click.IntRange(0), help="Results to skip (paging).")
+@click.option("--offset", default=0, type=click.IntRange(0, MAX_OFFSET),
+              help=f"Results to skip (paging), at most {MAX_OFFSET:,}.")
 @click.option("--category", help="Only papers in this category (cs.LG) or archive (cs).")
 @click.option("--since", help="Only papers first published on or after this date (YYYY-MM-DD).")
 @click.option("--until", help="Only papers first published on or before this date (YYYY-MM-DD).")
 @click.option("--author", help="Only papers with an author of this name (every part must match).")
-@click.option("--json", "as_json", is_flag=True, help='Print [{"id","title","score"}, ...].')
+@click.option("--json", "as_json", is_flag=True,
+              help='Print [{"id","title","authors","year","score"}, ...] (score 0..1, or null '
+                   'when not ranked).')  # fmt: skip
 @pass_ctx
 def search_cmd(c: Context, query: str, mode: str, limit: int, offset: int, category, since,
                until, author, as_json: bool) -> None:
     """Search papers. QUERY takes arXiv's syntax: ti: abs: au: cat: id: prefixes,
-    "exact phrases", -excluded words, AND / OR / NOT.
+    "exact phrases", -excluded words, AND / OR / NOT. A QUERY that begins with '-' goes
+    after `--`.
 
-    Notes (e.g. a fallback to keyword search when the model is missing) go to stderr.
+    Papers imported since the last `paperfeed index` are indexed first when they are few
+    (up to 20,000; it says so), else the search says how many it cannot see yet. Notes (a
+    fallback to keyword ranking, papers without vectors) go to stderr.
 
     Example: paperfeed search 'ti:transformer "protein folding" -survey' --category cs.LG --json
     """
     from . import search
 
     res = search(c.store, query, mode=mode, limit=limit, offset=offset, category=category,
-                 since=since, until=until, author=author, settings=c.settings)
+                 since=since, until=until, author=author, settings=c.settings,
+                 catch_up=CLI_CATCH_UP)  # fmt: skip
     for n in res.notes:
         click.echo(f"note: {n}", err=True)
-    _print_hits(c, res.hits, as_json)
-    if not as_json and not res.hits:
-        click.echo("no results", err=True)
+    _print_hits(c, res.hits, as_json, offset)
+    if not as_json:
+        if not res.hits:
+            click.echo("no results", err=True)
+        else:
+            about = "" if res.total_exact else "about "
+            click.echo(f"{about}{res.total:,} result{'' if res.total == 1 else 's'}", err=True)
 
 
 @click.command("similar")
 @click.argument("paper_id")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000),
               help="Papers to print.")
-@click.option("--json", "as_json", is_flag=True, help='Print [{"id","title","score"}, ...].')
+@click.option("--json", "as_json", is_flag=True,
+              help='Print [{"id","title","authors","year","score"}, ...] (score 0..1).')
 @pass_ctx
 def similar_cmd(c: Context, paper_id: str, limit: int, as_json: bool) -> None:
     """Papers nearest in meaning to PAPER_ID (itself and its other records excluded).
 
     Example: paperfeed similar 2606.00467 --json
     """
-    from . import similar
+    from . import similar_response
 
     if c.store.get_paper(normalize_id(paper_id)) is None:
         raise NotFoundError(f"no paper with id {paper_id!r} in {c.settings.db}")
-    _print_hits(c, similar(c.store, paper_id, limit=limit, settings=c.settings), as_json)
+    res = similar_response(c.store, paper_id, limit=limit, settings=c.settings)
+    for n in res.notes:
+        click.echo(f"note: {n}", err=True)
+    _print_hits(c, res.hits, as_json)
 
 
 @click.group("eval")

@@ -14,13 +14,20 @@ from ..config import Settings
 from ..ids import parse_arxiv_id
 from ..store import Store
 from .hybrid import convex_fusion
-from .index import IndexPaths, index_lock, index_paths, load_embedder, sync_keyword
+from .index import (
+    IndexPaths,
+    embed_checkpoint,
+    index_lock,
+    index_paths,
+    load_embedder,
+    sync_keyword,
+)
 from .keyword import Filters, KeywordIndex
 from .query import ParsedQuery, parse_query
 from .text import title_key
 from .vectors import VectorIndex
 
-__all__ = ["Engine", "get_engine", "Ranked", "CANDIDATES"]
+__all__ = ["Engine", "get_engine", "Ranked", "CANDIDATES", "behind_note"]
 
 # Candidates taken from each side before fusion (at least; more when paging deeper).
 CANDIDATES = 100
@@ -32,16 +39,45 @@ _SUBSET_EXACT_HNSW = 5_000
 # In hybrid search the keyword side already brings filtered candidates (and each gets its
 # exact cosine), so the semantic side's over-fetch is capped rather than grown until full.
 _HYBRID_FETCH_CAP = 1_000
-# The keyword index catches up by itself (during a search) when this few papers are new.
-_AUTO_CATCH_UP = 20_000
 
 
 @dataclass(slots=True)
 class Ranked:
-    pks: list[tuple[int, float]]
+    pks: list[tuple[int, float | None]]  # scores in [0, 1], None when unranked (newest first)
     mode: str
-    total: int | None = None
+    total: int = 0
+    total_exact: bool = True
     notes: list[str] = field(default_factory=list)
+
+
+def _scaled(hits: list[tuple[int, float]], kind: str) -> list[tuple[int, float | None]]:
+    """Scores people can compare, in [0, 1]: BM25 relative to the best hit of the list (it
+    has no upper bound of its own), cosine clipped at 0, fused scores as they are."""
+    if kind == "none":
+        return [(pk, None) for pk, _ in hits]
+    if kind == "bm25":
+        top = max((s for _, s in hits), default=0.0)
+        return [(pk, s / top if top > 0 else 0.0) for pk, s in hits]
+    return [(pk, min(1.0, max(0.0, s))) for pk, s in hits]
+
+
+_UNRANKED = (
+    "This query names only authors, categories, ids or excluded words, so the papers that "
+    "match are listed newest first."
+)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
+def behind_note(lag: int, catch_up: int | None) -> str:
+    """What a search says when papers are not in the keyword index yet."""
+    papers = _count(lag, "paper")
+    verb = "is" if lag == 1 else "are"
+    if catch_up is None:
+        return f"{papers} added recently {verb} not searchable yet: the search index is being updated."
+    return f"{papers} {verb} not in the search index yet, so they cannot be found: run `paperfeed index`."
 
 
 class Engine:
@@ -51,28 +87,81 @@ class Engine:
         self.keyword = KeywordIndex(paths.keyword)
         self._vectors: dict[str, VectorIndex] = {}
         self._lock = threading.Lock()
+        self._seen_rev = -1
+        # How far behind the store the indexes are, cached per (index rev, store rev): a
+        # count over the papers table per request would cost more than the search.
+        self._lag: tuple[tuple, int] = ((), 0)
+        self._vector_lag: tuple[tuple, int] = ((), 0)
 
-    # --- parts ---------------------------------------------------------------------------
-    def catch_up(self, store: Store, notes: list[str]) -> None:
-        """Index papers added since the last ``paperfeed index`` when they are few, so a
-        search right after an import finds them; otherwise say the index is behind."""
+    # --- freshness -----------------------------------------------------------------------
+    def refresh(self) -> KeywordIndex:
+        """The keyword index as the last writer (any process) committed it; reopened when
+        its folder was deleted and rebuilt. Never writes."""
         if self.keyword.stale():
             self.keyword = KeywordIndex(self.paths.keyword)
         ki = self.keyword
         rev = ki.rev
-        if store.max_rev() <= rev:
+        if rev != self._seen_rev:
+            ki.reload()
+            self._seen_rev = rev
+        return ki
+
+    def lag(self, store: Store) -> int:
+        """Papers in the store that the keyword index does not have yet."""
+        rev = self.refresh().rev
+        top = store.max_rev()
+        if top <= rev:
+            return 0
+        key, n = self._lag
+        if key != (rev, top):
+            n = store.count_changed(rev)
+            self._lag = ((rev, top), n)
+        return n
+
+    def vector_lag(self, store: Store, model_id: str) -> int:
+        """Papers added or changed since ``paperfeed index`` last embedded (they have no
+        vector, or an outdated one)."""
+        done = store.get_checkpoint(embed_checkpoint(model_id))
+        top = store.max_rev()
+        if top <= done:
+            return 0
+        key, n = self._vector_lag
+        if key != (model_id, done, top):
+            n = store.count_changed(done)
+            self._vector_lag = ((model_id, done, top), n)
+        return n
+
+    def index_step(
+        self, store: Store, limit: int | None = None, wait: bool = False, threads: int = 2
+    ) -> int | None:
+        """Index up to about ``limit`` new papers (all when None) under the index folder's
+        writer lock; None when another process holds it (and ``wait`` is false)."""
+        ki = self.refresh()
+        with index_lock(self.paths, wait=wait) as got:
+            if not got:
+                return None
+            n = sync_keyword(store, ki, limit=limit, threads=threads)
+        self.refresh()
+        return n
+
+    def _freshness(self, store: Store, catch_up: int | None, notes: list[str]) -> None:
+        """Say how many papers the keyword index lacks; with ``catch_up``, index them first
+        when there are at most that many (the CLI does; web requests never write)."""
+        lag = self.lag(store)
+        if not lag:
             return
-        lag = store.count_changed(rev)
-        if lag > _AUTO_CATCH_UP:
-            notes.append(f"{lag} papers are not in the search index yet: run `paperfeed index`")
-            return
-        try:
-            with index_lock(self.paths) as got:
-                if got:
-                    sync_keyword(store, ki)
-        except OSError as e:  # a read-only folder: search what is there
-            notes.append(f"search index cannot be updated here: {e}")
-        ki.reload()
+        if catch_up and lag <= catch_up:
+            try:
+                n = self.index_step(store)
+            except OSError as e:  # a read-only folder: search what is there
+                notes.append(f"the search index cannot be updated here ({e}); searching it as it is.")
+                n = None
+            if n:
+                notes.append(f"indexed {_count(n, 'new paper')} first.")
+            lag = self.lag(store)
+            if not lag:
+                return
+        notes.append(behind_note(lag, catch_up))
 
     def vectors_for_model(self, model_id: str, dim: int) -> VectorIndex:
         with self._lock:
@@ -138,13 +227,26 @@ class Engine:
 
     # --- search --------------------------------------------------------------------------
     def search(
-        self, store: Store, query: str, mode: str, want: int, filters: Filters
+        self,
+        store: Store,
+        query: str,
+        mode: str,
+        want: int,
+        filters: Filters,
+        catch_up: int | None = None,
     ) -> Ranked:
         notes: list[str] = []
-        self.catch_up(store, notes)
+        self._freshness(store, catch_up, notes)
         pq = parse_query(query)
         ki = self.keyword
         k = max(CANDIDATES, want)
+        kq = self._keyword_query(pq, filters)
+        constraint = ki.constraint_query(pq, filters)
+        if kq is None and constraint is None:
+            # Nothing the index knows (an emoji, punctuation, only excluded words): no paper
+            # can match, and ranking every paper by the "meaning" of a symbol helps no one.
+            notes.append("The query has no words to search for.")
+            return Ranked([], mode, 0, True, notes)
 
         emb = vi = None
         if mode in ("semantic", "hybrid"):
@@ -153,28 +255,55 @@ class Engine:
                 notes.append(why)
                 mode = "keyword"
 
-        kq = self._keyword_query(pq, filters)
-        constraint = ki.constraint_query(pq, filters)
         if mode == "keyword":
             if kq is None:
-                if constraint is None:
-                    return Ranked([], "keyword", 0, notes)
                 # Only filters or field restrictions: newest matching papers first.
+                if pq.clauses and _UNRANKED not in notes:
+                    notes.append(_UNRANKED)
                 hits, total = ki.newest(constraint, want)
-                return Ranked(self._pin(pq, hits, constraint), "keyword", total, notes)
+                return self._finish(pq, hits, "none", constraint, "keyword", total, notes)
             hits, total = ki.search(kq, want, count=True)
-            return Ranked(self._pin(pq, hits, constraint), "keyword", total, notes)
+            return self._finish(pq, hits, "bm25", constraint, "keyword", total, notes)
 
+        lagging = self.vector_lag(store, emb.model_id)
+        if lagging:
+            one = lagging == 1
+            notes.append(
+                f"{_count(lagging, 'paper')} {'has no vector' if one else 'have no vectors'} yet, "
+                + (f"so ranking by meaning cannot find {'it' if one else 'them'}"
+                   if mode == "semantic" else f"so only {'its' if one else 'their'} words count")
+                + ": run `paperfeed index`."
+            )
         qv = np.asarray(emb.encode_query(pq.free_text), dtype=np.float32)
-        sem = self._semantic(
-            vi, qv, constraint, k, None if mode == "semantic" else _HYBRID_FETCH_CAP
-        )
         if mode == "semantic":
-            return Ranked(self._pin(pq, sem[:want], constraint), "semantic", None, notes)
+            sem = self._semantic(vi, qv, constraint, k)
+            n = vi.size if constraint is None else ki.count(constraint)
+            return self._finish(pq, sem[:want], "cosine", constraint, "semantic",
+                                max(n, len(sem)), notes, exact=False)  # fmt: skip
 
-        kw = ki.search(kq, k)[0] if kq is not None else []
+        kw, kw_total = ki.search(kq, k, count=True) if kq is not None else ([], 0)
+        if kq is not None and not kw_total and not ki.count(ki.text_query(pq)):
+            # Not one paper has any of the words: the nearest vectors of a word no paper
+            # uses (a typo, a made-up name) would only look like an answer. (With filters
+            # that leave none of the papers with the words, nearby meanings still help.)
+            # An exact id or title still finds its paper (``_pin``).
+            out = self._finish(pq, [], "fused", constraint, "hybrid", 0, notes)
+            if not out.pks:
+                notes.append("No paper contains any of these words.")
+            return out
+        sem = self._semantic(vi, qv, constraint, k, _HYBRID_FETCH_CAP)
         fused = self._fuse(vi, qv, kq, kw, sem)
-        return Ranked(self._pin(pq, fused[:want], constraint), "hybrid", None, notes)
+        # The list goes on as deep as one pages (the semantic side ranks every paper that
+        # matches the filters), so the total is an estimate.
+        return self._finish(pq, fused[:want], "fused", constraint, "hybrid",
+                            max(kw_total, len(fused)), notes, exact=False)  # fmt: skip
+
+    def _finish(
+        self, pq, hits, kind, constraint, mode, total, notes, exact: bool = True
+    ) -> Ranked:
+        ranked = self._pin(pq, _scaled(hits, kind), constraint, kind != "none")
+        extra = len(ranked) - len(hits)  # pinned papers the ranking itself did not have
+        return Ranked(ranked, mode, total + max(0, extra), exact and extra <= 0, notes)
 
     def _fuse(self, vi, qv, kq, kw, sem) -> list[tuple[int, float]]:
         kw_scores = dict(kw)
@@ -199,23 +328,26 @@ class Engine:
         from .embed import ModelUnavailable
 
         if not pq.free_text:
-            return None, None, "the query has no free text for semantic search: keyword ranking used"
+            return None, None, _UNRANKED
         try:
             emb = load_embedder(self.settings)
         except ModelUnavailable as e:
-            return None, None, f"semantic search unavailable ({e}): keyword results shown"
+            return None, None, (
+                f"Ranking by meaning is not available here ({e}), so results are ranked by "
+                "their words."
+            )
         vi = self.vectors_for_model(emb.model_id, emb.dim)
         if vi.size == 0:
             return None, None, (
-                "no paper has a vector for this model yet (run `paperfeed index`): "
-                "keyword results shown"
+                "Ranking by meaning needs `paperfeed index` to run first; until then results "
+                "are ranked by their words."
             )
         return emb, vi, None
 
     def _pin(
-        self, pq: ParsedQuery, hits: list[tuple[int, float]], constraint
-    ) -> list[tuple[int, float]]:
-        """An exact arXiv id or exact title in the query puts that paper first."""
+        self, pq: ParsedQuery, hits: list[tuple[int, float | None]], constraint, scored: bool
+    ) -> list[tuple[int, float | None]]:
+        """An exact arXiv id or exact title in the query puts that paper first (score 1)."""
         ki = self.keyword
         pins: list[int] = []
         for c in pq.positive:
@@ -231,14 +363,16 @@ class Engine:
         if constraint is not None:
             ok = set(ki.matching_pks(ki.restrict(constraint, pins), len(pins)))
             pins = [p for p in pins if p in ok]
-        top = (hits[0][1] if hits else 0.0) + 1.0
-        pinned = [(pk, top) for pk in pins]
+        pinned = [(pk, 1.0 if scored else None) for pk in pins]
         return pinned + [h for h in hits if h[0] not in set(pins)]
 
     # --- similar -------------------------------------------------------------------------
-    def similar(self, store: Store, pk: int, limit: int) -> list[tuple[int, float]]:
-        """Nearest papers by stored vector, without the paper itself or its duplicates."""
-        self.catch_up(store, [])
+    def similar(
+        self, store: Store, pk: int, limit: int, notes: list[str] | None = None
+    ) -> list[tuple[int, float]]:
+        """Nearest papers by stored vector, without the paper itself or its duplicates.
+        A paper without a vector yet is matched by its own words, and ``notes`` says so."""
+        self.refresh()
         sp = store.get_papers_by_pk([pk]).get(pk)
         if sp is None:
             return []
@@ -246,12 +380,19 @@ class Engine:
         vi = self.current_vectors()
         v = vi.vectors_for([pk]).get(pk) if vi is not None else None
         if v is not None:
-            cands = vi.search(v, limit + 10)
+            cands = _scaled(vi.search(v, limit + 10), "cosine")
         else:
             # No vector for it yet: fall back to its own words (title and abstract).
+            if notes is not None:
+                notes.append(
+                    "This paper has no vector yet (run `paperfeed index`), so similar papers "
+                    "are the ones that share its words."
+                )
             text = f"{sp.paper.title} {sp.paper.abstract}"
             q = self.keyword.text_query(parse_query(" ".join(text.split()[:60])))
-            cands = self.keyword.search(q, limit + 10)[0] if q is not None else []
+            hits = self.keyword.search(q, limit + 11)[0] if q is not None else []
+            # Scaled to the best other paper (the paper itself matches its words best).
+            cands = _scaled([(p, s) for p, s in hits if p != pk], "bm25")
         cands = [(p, s) for p, s in cands if p != pk]
         if not cands:
             return []

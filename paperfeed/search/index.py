@@ -33,7 +33,15 @@ from .keyword import KeywordIndex
 from .text import doc_text, text_hash
 from .vectors import VectorIndex
 
-__all__ = ["update_index", "index_paths", "IndexPaths", "load_embedder", "index_lock"]
+__all__ = [
+    "update_index",
+    "index_paths",
+    "IndexPaths",
+    "load_embedder",
+    "index_lock",
+    "embed_checkpoint",
+    "sync_keyword",
+]
 
 _KEYWORD_COMMIT_EVERY = 50_000
 _EMBED_STORE_BATCH = 512  # papers per transaction of stored vectors (and per checkpoint)
@@ -112,8 +120,19 @@ def load_embedder(settings: Settings):
     return emb
 
 
-def sync_keyword(store: Store, ki: KeywordIndex, progress: bool = False) -> int:
-    """Index papers changed since the keyword index's rev; returns how many."""
+def sync_keyword(
+    store: Store,
+    ki: KeywordIndex,
+    progress: bool = False,
+    limit: int | None = None,
+    threads: int = 2,
+) -> int:
+    """Index papers changed since the keyword index's rev; returns how many.
+
+    With ``limit`` it stops at the first revision boundary after that many papers (one
+    import transaction's papers share a revision, so a step can go past ``limit`` by at
+    most one transaction's worth); the rest is left for the next call. ``threads``: the
+    index writer's (1 beside a web app's searches)."""
     start = ki.rev
     total = store.count_changed(start)
     if not total:
@@ -122,18 +141,24 @@ def sync_keyword(store: Store, ki: KeywordIndex, progress: bool = False) -> int:
     last_rev = start
     with tqdm(total=total, desc="keyword index", unit=" papers", disable=not progress) as bar:
         try:
-            for batch in store.iter_changed(start, 2000):
+            for batch in store.iter_changed(start, min(2000, limit or 2000)):
                 batch = [sp for sp in batch if sp.rev > start]
                 if not batch:
                     continue
-                ki.add(batch)
+                ki.add(batch, threads=threads)
                 done += len(batch)
                 pending += len(batch)
                 bar.update(len(batch))
+                # Papers of the last rev may continue in the next batch: only the rev before
+                # it is known to be complete.
+                complete = max(start, batch[-1].rev - 1)
+                if limit is not None and done >= limit and complete > start:
+                    # The papers of the last rev are indexed again by the next step
+                    # (adding replaces by pk), so nothing is lost or doubled.
+                    ki.commit(complete)
+                    return done
                 if pending >= _KEYWORD_COMMIT_EVERY:
-                    # Papers of the last rev may continue in the next batch: record the
-                    # rev before it as complete.
-                    ki.commit(max(start, batch[-1].rev - 1))
+                    ki.commit(complete)
                     pending = 0
                 last_rev = batch[-1].rev
         except BaseException:
@@ -143,10 +168,15 @@ def sync_keyword(store: Store, ki: KeywordIndex, progress: bool = False) -> int:
     return done
 
 
+def embed_checkpoint(model_id: str) -> str:
+    """The store checkpoint below which every paper's text has a vector of this model."""
+    return f"embed:{model_id}"
+
+
 def embed_missing(store: Store, embedder, batch_size: int = 32, progress: bool = False) -> int:
     """Embed papers whose current text has no vector for this model; returns how many."""
     model_id, dim = embedder.model_id, int(embedder.dim)
-    name = f"embed:{model_id}"
+    name = embed_checkpoint(model_id)
     start = store.get_checkpoint(name)
     total = store.count_changed(start)
     if not total:
@@ -185,8 +215,11 @@ def _write_current(paths: IndexPaths, model_id: str, dim: int) -> None:
     os.replace(tmp, paths.current)
 
 
-def update_index(store: Store, settings: Settings, progress: bool = False) -> dict:
-    """Bring the keyword index, the stored vectors and the vector index up to date.
+def update_index(
+    store: Store, settings: Settings, progress: bool = False, keyword_only: bool = False
+) -> dict:
+    """Bring the keyword index, the stored vectors and the vector index up to date
+    (``keyword_only``: the keyword index alone, which needs no model).
 
     Returns {"keyword_indexed", "embedded", "vectors", "model_id", "notes"}. When the
     embedding model cannot be loaded the keyword index is still updated and a note says why
@@ -201,6 +234,8 @@ def update_index(store: Store, settings: Settings, progress: bool = False) -> di
             raise SearchError(f"another process is updating the search index in {paths.root}")
         ki = KeywordIndex(paths.keyword)
         out["keyword_indexed"] = sync_keyword(store, ki, progress)
+        if keyword_only:
+            return out
         try:
             emb = load_embedder(settings)
         except ModelUnavailable as e:

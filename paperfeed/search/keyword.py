@@ -144,15 +144,25 @@ class KeywordIndex:
         os.replace(tmp, self._state_file)
 
     # --- writing -------------------------------------------------------------------------
-    def add(self, papers: Iterable[StoredPaper]) -> int:
-        """Add or replace papers (by pk). Visible to searchers after ``commit``."""
+    def add(self, papers: Iterable[StoredPaper], threads: int = 2) -> int:
+        """Add or replace papers (by pk). Visible to searchers after ``commit``. ``threads``
+        (and a memory budget to match) applies when this starts a writer."""
         if self._writer is None:
-            self._writer = self.index.writer(heap_size=256_000_000, num_threads=2)
+            heap = 256_000_000 if threads > 1 else 64_000_000
+            self._writer = self.index.writer(heap_size=heap, num_threads=threads)
         w = self._writer
+        papers = list(papers)
+        if papers:
+            # Replace: delete the older documents of these papers first (a delete applies to
+            # documents added before it). By query: tantivy-py's delete_documents_by_term
+            # makes an i64 term for a Python int, which never matches this u64 field, so
+            # every re-indexed paper used to stay in the index twice.
+            w.delete_documents_by_query(
+                tantivy.Query.term_set_query(self.schema, "pk", [sp.pk for sp in papers])
+            )
         n = 0
         for sp in papers:
             p = sp.paper
-            w.delete_documents_by_term("pk", sp.pk)
             doc = tantivy.Document()
             doc.add_unsigned("pk", sp.pk)
             doc.add_text("id", p.id)

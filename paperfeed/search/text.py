@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from datetime import date as _date
 
 from ..models import Paper
 
-__all__ = ["doc_text", "text_hash", "title_key", "archive_of", "category_terms", "day_number"]
+__all__ = ["doc_text", "text_hash", "title_key", "archive_of", "category_terms", "day_number",
+           "user_day_number"]
 
 
 def doc_text(paper: Paper) -> str:
@@ -81,3 +83,21 @@ def day_number(date: str | None, end: bool = False) -> int | None:
     if not (1 <= month <= 12 and 1 <= day <= 31):
         return None
     return int(y) * 10000 + month * 100 + day
+
+
+_USER_DAY = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$")
+
+
+def user_day_number(text: str, end: bool = False) -> int | None:
+    """Like ``day_number`` for a date a person typed: the whole text must be YYYY-MM-DD
+    (or YYYY-MM, YYYY) and name a real day, so 2026-02-30 and "2024-05-17junk" are refused
+    where ``day_number`` would read a prefix."""
+    s = text.strip()
+    if not _USER_DAY.match(s):
+        return None
+    if len(s) == 10:
+        try:
+            _date.fromisoformat(s)
+        except ValueError:
+            return None
+    return day_number(s, end=end)

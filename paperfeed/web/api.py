@@ -6,7 +6,6 @@ where a record was imported from, internal keys or revisions.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -17,12 +16,11 @@ from ..errors import NotFoundError
 from ..ids import is_arxiv_id, normalize_id
 from ..search import MODES
 from .render import paper_url
-from .searching import run_search, run_similar
+from .searching import run_search, run_similar_response
 from .views import (
     CATEGORY_RE,
     MAX_PAGE,
     MAX_PAGE_SIZE,
-    MAX_QUERY,
     Entry,
     hits_to_entries,
     load_entries,
@@ -31,9 +29,34 @@ from .views import (
     parse_day,
 )
 
-__all__ = ["router"]
+__all__ = ["router", "ErrorOut", "document_limits"]
 
-router = APIRouter(prefix="/api", tags=["api"])
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer under /api/ (what app.error_response sends)."""
+
+    detail: str = Field(description="What went wrong, in a sentence.")
+    errors: list[str] = Field(
+        description="One line per invalid parameter (`name: why`); empty for other errors."
+    )
+
+
+_ERRORS = {
+    404: {"model": ErrorOut, "description": "No such paper, day or page."},
+    422: {"model": ErrorOut, "description": "A parameter is not valid (see `errors`)."},
+    503: {"model": ErrorOut, "description": "Search is unavailable here (the message says why)."},
+}
+
+router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
+
+# Dates in the API are days, written YYYY-MM-DD and nothing else (a number such as 0.0 is
+# not a date, and 2026-02-30 is refused by the search with a 422 saying so).
+Day = Annotated[
+    str | None,
+    Query(pattern=r"^\d{4}-\d{2}-\d{2}$", json_schema_extra={"format": "date"},
+          description="A day, YYYY-MM-DD."),
+]  # fmt: skip
 
 Page = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")]
 Limit = Annotated[
@@ -75,7 +98,10 @@ class Listing(BaseModel):
     papers: list[ListedPaper]
     page: int
     page_size: int
-    total: int | None
+    total: int = Field(description="Papers in the whole listing (an estimate when "
+                       "`total_exact` is false).")  # fmt: skip
+    total_exact: bool = Field(True, description="False when `total` is an estimate "
+                              "(hybrid and semantic search).")  # fmt: skip
 
 
 class DailyListing(Listing):
@@ -92,6 +118,12 @@ class TrendingListing(Listing):
 class SearchOut(Listing):
     query: str
     mode: str = Field(description="The mode actually used (hybrid may fall back to keyword).")
+    notes: list[str] = Field(description="Plain sentences for the reader: a fallback to "
+                             "keyword ranking, papers not indexed yet ...")  # fmt: skip
+
+
+class SimilarOut(Listing):
+    mode: str = Field(description="semantic, or keyword when the paper has no vector yet.")
     notes: list[str]
 
 
@@ -156,20 +188,26 @@ def _one(request: Request, paper_id: str):
 
 
 @router.get(
-    "/papers/{paper_id:path}/similar", response_model=Listing, summary="Papers similar to one"
+    "/papers/{paper_id:path}/similar", response_model=SimilarOut, summary="Papers similar to one"
 )
 def similar_papers(request: Request, paper_id: str, limit: Limit = None):
     store = request.app.state.store
     sp = _one(request, paper_id)
     size = page_size(request.app.state.settings, limit)
-    hits = run_similar(store, request.app.state.settings, sp.paper.id, size)
-    entries = hits_to_entries(store, hits)
-    return Listing(
-        papers=[_paper_out(e) for e in entries], page=1, page_size=size, total=len(entries)
-    )
+    res = run_similar_response(store, request.app.state.settings, sp.paper.id, size)
+    entries = hits_to_entries(store, res.hits)
+    return SimilarOut(
+        papers=[_paper_out(e) for e in entries], page=1, page_size=size, total=len(entries),
+        mode=res.mode, notes=res.notes,
+    )  # fmt: skip
 
 
-@router.get("/papers/{paper_id:path}", response_model=PaperOut, summary="One paper")
+@router.get(
+    "/papers/{paper_id:path}",
+    response_model=PaperOut,
+    summary="One paper",
+    responses={301: {"description": "A versioned or prefixed arXiv id: moved to the base id."}},
+)
 def one_paper(request: Request, paper_id: str):
     if normalize_id(paper_id) != paper_id and normalize_id(paper_id):
         return RedirectResponse("/api" + paper_url(normalize_id(paper_id)), status_code=301)
@@ -181,21 +219,24 @@ def one_paper(request: Request, paper_id: str):
 @router.get("/search", response_model=SearchOut, summary="Search papers")
 def api_search(
     request: Request,
-    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY)],
+    q: Annotated[str, Query(
+        min_length=1,
+        description="The query, in arXiv's syntax. Longer than the max_query_chars setting "
+        "(default 10000 characters): 422.",
+    )],
     mode: Annotated[str, Query(pattern="^(" + "|".join(MODES) + ")$")] = MODES[0],
     category: Annotated[str | None, Query(pattern=CATEGORY_RE)] = None,
-    since: Annotated[date | None, Query(description="Published on or after (YYYY-MM-DD).")] = None,
-    until: Annotated[date | None, Query(description="Published on or before.")] = None,
+    since: Day = None,
+    until: Day = None,
     author: Annotated[str | None, Query(max_length=200)] = None,
     page: Page = 1,
     limit: Limit = None,
-):
+):  # fmt: skip
     store = request.app.state.store
     size = page_size(request.app.state.settings, limit)
     res = run_search(
         store, request.app.state.settings, q, mode=mode, limit=size, offset=(page - 1) * size,
-        category=category, since=since.isoformat() if since else None,
-        until=until.isoformat() if until else None, author=author,
+        category=category, since=since, until=until, author=author,
     )  # fmt: skip
     entries = hits_to_entries(store, res.hits)
     return SearchOut(
@@ -203,6 +244,7 @@ def api_search(
         page=page,
         page_size=size,
         total=res.total,
+        total_exact=res.total_exact,
         query=q,
         mode=res.mode,
         notes=res.notes,
@@ -247,3 +289,22 @@ def api_daily(request: Request, day: str, page: Page = 1, limit: Limit = None):
         prev_day=prev_day,
         next_day=next_day,
     )
+
+
+def document_limits(app, settings) -> None:
+    """Put the limits that are settings (not constants) into the OpenAPI schema, so that it
+    says what this server accepts: ``q``'s maxLength is ``max_query_chars``."""
+    base = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = base()
+        for path in schema.get("paths", {}).values():
+            for op in path.values():
+                for param in op.get("parameters", []) if isinstance(op, dict) else []:
+                    if param.get("name") == "q" and param.get("in") == "query":
+                        param.setdefault("schema", {})["maxLength"] = settings.max_query_chars
+        return schema
+
+    app.openapi = openapi

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import DEFAULT_SECRET, Settings, load_settings
 from ..errors import ConfigError, InputError, NotFoundError, PaperfeedError
+from ..search.follow import IndexFollower
 from ..store import Store, open_store
 from . import api, feeds, pages
 from .render import make_env
@@ -38,6 +39,7 @@ _REASONS = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    414: "Address too long",
     422: "Unprocessable request",
     500: "Server error",
     503: "Unavailable",
@@ -85,7 +87,15 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # New papers reach the keyword index from this thread, never from a request.
+        follower = None
+        if settings.web_index_every > 0:
+            follower = IndexFollower(store, settings, settings.web_index_every)
+            follower.start()
+        app.state.index_follower = follower
         yield
+        if follower is not None:
+            follower.stop()
         if own_store:
             store.close()
 
@@ -110,6 +120,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(feeds.router)
     app.include_router(pages.router)
     _install_error_pages(app)
+    api.document_limits(app, settings)
     return app
 
 
@@ -126,9 +137,8 @@ def _wants_json(request: Request) -> bool:
 def error_response(request: Request, status: int, message: str, details: list[str] | None = None):
     """The 404/422/... answer: JSON under /api/, a page (with the search box) elsewhere."""
     if _wants_json(request):
-        body: dict = {"detail": message}
-        if details:
-            body["errors"] = details
+        # Every error has this one shape (api.ErrorOut, documented on every route).
+        body = {"detail": message, "errors": list(details or [])}
         return JSONResponse(body, status_code=status)
     html = request.app.state.env.get_template("error.html").render(
         request_path=request.url.path,

@@ -21,7 +21,7 @@ from .submit import submit_paper
 from .views import (
     CATEGORY_RE,
     MAX_PAGE,
-    MAX_QUERY,
+    DAY_PATTERN,
     Span,
     category_ok,
     hits_to_entries,
@@ -246,11 +246,11 @@ def _arxiv_links(pid: str) -> dict | None:
 @router.get("/search", response_class=HTMLResponse)
 def search_page(
     request: Request,
-    q: Annotated[str, Query(max_length=MAX_QUERY)] = "",
+    q: str = "",  # its length limit is the max_query_chars setting (the search says so)
     mode: Annotated[str, Query(pattern="^(" + "|".join(MODES) + ")$")] = MODES[0],
     category: Annotated[str | None, Query(pattern=CATEGORY_RE)] = None,
-    since: Annotated[date | None, Query()] = None,
-    until: Annotated[date | None, Query()] = None,
+    since: Annotated[str | None, Query(pattern=DAY_PATTERN)] = None,
+    until: Annotated[str | None, Query(pattern=DAY_PATTERN)] = None,
     author: Annotated[str | None, Query(max_length=200)] = None,
     page: Page = 1,
 ):
@@ -260,13 +260,15 @@ def search_page(
         "q": q,
         "mode": mode,
         "category": category or "",
-        "since": since.isoformat() if since else "",
-        "until": until.isoformat() if until else "",
+        "since": since or "",
+        "until": until or "",
         "author": author or "",
     }
-    ctx = dict(title="Search", form=form, modes=MODES, entries=[], notes=[], searched=False)
+    ctx = dict(title="Search", form=form, modes=MODES, entries=[], notes=[], searched=False,
+               max_query=s.max_query_chars)  # fmt: skip
     if not q.strip():
-        return render(request, "search.html", **ctx, pager=None, total=None, used_mode=None)
+        return render(request, "search.html", **ctx, pager=None, total=None, used_mode=None,
+                      total_exact=True)  # fmt: skip
     res = run_search(
         store,
         s,
@@ -275,8 +277,8 @@ def search_page(
         limit=size,
         offset=(page - 1) * size,
         category=category or None,
-        since=since.isoformat() if since else None,
-        until=until.isoformat() if until else None,
+        since=since or None,
+        until=until or None,
         author=author or None,
     )
     _beyond_end(page, len(res.hits))
@@ -297,6 +299,7 @@ def search_page(
         **ctx,
         pager=_pager(request, page, size, res.total, len(res.hits)),
         total=res.total,
+        total_exact=res.total_exact,
         used_mode=res.mode,
     )
 

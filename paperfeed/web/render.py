@@ -12,13 +12,15 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 from xml.etree.ElementTree import Element
 
 from defusedxml.ElementTree import fromstring
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from latex2mathml.converter import convert
 from markupsafe import Markup, escape
+
+from ..ids import is_arxiv_id
 
 __all__ = ["make_env", "render_math", "split_abstract", "safe_url", "paper_url", "plain"]
 
@@ -131,8 +133,18 @@ def safe_url(url: str | None) -> str | None:
 
 
 def paper_url(paper_id: str) -> str:
-    """This site's page of a paper (old-style arXiv ids keep their slash)."""
-    return "/papers/" + quote(paper_id, safe="/:")
+    """This site's page of a paper: ``/papers/`` and the id as one path segment.
+
+    Only an old-style arXiv id keeps its slash (hep-th/9901001); in any other id ``/``,
+    ``?``, ``#``, ``%`` and the like are percent-encoded, so an id such as
+    ``../../etc/passwd`` cannot make a link that resolves to another path. An id that is
+    all dots ("." or "..") would be a dot segment even encoded (browsers decode %2E there):
+    it links to a search for the id instead."""
+    if "/" in paper_id and is_arxiv_id(paper_id):
+        return "/papers/" + quote(paper_id, safe="/")
+    if paper_id in (".", ".."):
+        return "/search?" + urlencode({"q": f"id:{paper_id}"})
+    return "/papers/" + quote(paper_id, safe=":")
 
 
 def authors_short(authors: list[str], keep: int = 6) -> str:

@@ -58,13 +58,26 @@ def per_worker_threads(settings: Settings, workers: int) -> Settings:
     return settings.with_overrides(threads=max(1, usable_cpus() // max(1, workers)))
 
 
-def _uvicorn_options(access_log: bool) -> dict:
+def _uvicorn_options(access_log: bool, settings: Settings | None = None) -> dict:
     return dict(
         log_level="info" if access_log else "warning",
         access_log=access_log,
         server_header=False,
         proxy_headers=False,
+        h11_max_incomplete_event_size=request_head_limit(settings),
     )
+
+
+def request_head_limit(settings: Settings | None) -> int:
+    """Bytes of request line and headers uvicorn's h11 parser reads before giving up.
+
+    Its default (16 kB) is below the longest query we accept, and a request over it is cut
+    off with "Invalid HTTP request" (the client sees a reset) instead of an answer. Room for
+    a query of ``max_query_chars`` characters of 4-byte UTF-8, each percent-encoded (12
+    bytes), plus the other parameters and headers, lets the app itself answer 422 with
+    a message for anything up to several times the limit."""
+    chars = settings.max_query_chars if settings is not None else 10_000
+    return max(1 << 20, chars * 12 + (64 << 10))
 
 
 def serve(
@@ -89,7 +102,9 @@ def serve(
     if workers == 1:
         from .app import create_app
 
-        config = uvicorn.Config(create_app(settings, store), **_uvicorn_options(access_log))
+        config = uvicorn.Config(
+            create_app(settings, store), **_uvicorn_options(access_log, settings)
+        )
         uvicorn.Server(config).run(sockets=[sock])
         return
     from uvicorn.supervisors import Multiprocess
@@ -101,7 +116,7 @@ def serve(
             os.environ[s.env] = str(settings[s.name])
     config = uvicorn.Config(
         "paperfeed.web.app:app_from_env", factory=True, workers=workers,
-        **_uvicorn_options(access_log),
+        **_uvicorn_options(access_log, settings),
     )  # fmt: skip
     Multiprocess(config, sockets=[sock]).run()
 
@@ -136,7 +151,9 @@ def _serve_forked(settings, host, port, workers, access_log, announce) -> None:
 
             from .app import create_app
 
-            config = uvicorn.Config(create_app(settings), **_uvicorn_options(access_log))
+            config = uvicorn.Config(
+                create_app(settings), **_uvicorn_options(access_log, settings)
+            )
             uvicorn.Server(config).run(sockets=[sock])
         except BaseException:  # noqa: BLE001 - report, then leave without running parent code
             log.exception("worker %d failed", os.getpid())

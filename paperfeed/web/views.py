@@ -33,14 +33,16 @@ __all__ = [
     "newest_day",
     "week_of",
     "MAX_PAGE",
-    "MAX_QUERY",
+    "DAY_PATTERN",
     "hits_to_entries",
     "category_ok",
     "CATEGORY_RE",
 ]
 
-# Longer queries are refused (422): nobody types 500 characters into a search box.
-MAX_QUERY = 500
+# The longest query is the max_query_chars setting (search.check_query_length: 422).
+# A date parameter is a day written YYYY-MM-DD, nothing else (not a number such as 0.0);
+# the search refuses a day that does not exist (2026-02-30) with a 422 saying so.
+DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 # Beyond this a page number is an error (422), not a slow scan through a huge offset.
 MAX_PAGE = 1000
 MAX_PAGE_SIZE = 100
