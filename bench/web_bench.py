@@ -14,6 +14,15 @@ bounded asyncio/httpx generator in this file. Either runs on the same 2 cores as
 so the figures are for the pair.
 
     python bench/web_bench.py --n 100000 --duration 60 --connections 32 --workers 2 --runs 3
+
+With --import-beside M it measures instead `/api/search` while `paperfeed import` of M more
+papers runs against the same database (a copy of the built one, so the next run starts
+again from N): p50/p99 over the requests made while the import ran, the import's time,
+and how long the app's background indexer took after it to make every paper searchable.
+Searches never index inline, so their latency should stay that of an idle index (target
+p99 < 1 s at M = 100,000):
+
+    python bench/web_bench.py --n 100000 --import-beside 100000 --connections 8
 """
 
 from __future__ import annotations
@@ -245,6 +254,125 @@ def warm_up(base: str, targets: dict[str, list[str]]) -> None:
             list(pool.map(get, (paths * 32)[:32]))
 
 
+def split_tail(work: Path, n: int, m: int) -> Path:
+    """M papers that are not among the database's N (the generator's records N..N+M)."""
+    from import_bench import generate
+
+    tail = work / f"beside-{n}-{m}.jsonl"
+    if tail.exists():
+        return tail
+    full = work / f"snapshot-{n + m}.jsonl"
+    if not full.exists():
+        generate(full, n + m)
+    with open(full, encoding="utf-8") as src, open(tail, "w", encoding="utf-8") as out:
+        for i, line in enumerate(src):
+            if i >= n:
+                out.write(line)
+    return tail
+
+
+def copy_db(db: Path, work: Path) -> Path:
+    """A scratch copy of the database and its indexes (the import changes them)."""
+    import sqlite3
+
+    dst = work / "beside.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(dst) + suffix).unlink(missing_ok=True)
+    shutil.rmtree(str(dst) + ".index", ignore_errors=True)
+    src_conn, dst_conn = sqlite3.connect(db), sqlite3.connect(dst)
+    src_conn.backup(dst_conn)
+    src_conn.close()
+    dst_conn.close()
+    shutil.copytree(str(db) + ".index", str(dst) + ".index")
+    return dst
+
+
+async def _timed_load(base: str, paths: list[str], connections: int, until) -> dict:
+    """Like _python_load, but for as long as ``until()`` is false; latencies of answers."""
+    import httpx
+
+    lat: list[float] = []
+    errors = 0
+    notes: set[str] = set()
+    counter = iter(range(10**12))
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while not until():
+            path = paths[next(counter) % len(paths)]
+            t = time.perf_counter()
+            try:
+                r = await client.get(base + path)
+            except httpx.HTTPError:
+                errors += 1
+                continue
+            lat.append(time.perf_counter() - t)
+            if r.status_code != 200:
+                errors += 1
+            elif len(notes) < 5:
+                notes.update(n for n in r.json()["notes"] if "not searchable yet" in n)
+
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        await asyncio.gather(*(worker(client) for _ in range(connections)))
+    elapsed = time.perf_counter() - t0
+    lat.sort()
+    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [0.0] * 99
+    return {
+        "requests": len(lat), "rps": len(lat) / elapsed, "p50_ms": q[49] * 1000,
+        "p99_ms": q[98] * 1000, "max_ms": (lat[-1] if lat else 0) * 1000, "errors": errors,
+        "seconds": elapsed, "notes_seen": sorted(notes)[:2],
+    }  # fmt: skip
+
+
+def beside_import(args, db: Path, work: Path) -> dict:
+    """`/api/search` latency while `paperfeed import` adds --import-beside papers."""
+    import httpx
+
+    tail = split_tail(work, args.n, args.import_beside)
+    scratch = copy_db(db, work)
+    paths = [f"/api/search?q={quote_plus(q)}" for q in queries()]
+    proc, base = start_server(scratch, work, args.workers)
+    try:
+        warm_up(base, {"/api/search": paths})
+        idle = asyncio.run(_python_load(base, paths, min(args.duration, 15), args.connections))
+        print(f"idle        /api/search {idle['rps']:7.1f} req/s  p50 {idle['p50_ms']:7.1f} ms"
+              f"  p99 {idle['p99_ms']:7.1f} ms", file=sys.stderr)  # fmt: skip
+        t0 = time.perf_counter()
+        importer = subprocess.Popen(
+            [sys.executable, "-m", "paperfeed", "import", str(tail), "--json"],
+            env=cli_env(scratch, work), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, cwd=ROOT,
+        )  # fmt: skip
+        during = asyncio.run(_timed_load(base, paths, args.connections,
+                                         lambda: importer.poll() is not None))  # fmt: skip
+        out, err = importer.communicate()
+        import_s = time.perf_counter() - t0
+        if importer.returncode != 0:
+            raise SystemExit(f"import failed: {err[-2000:]}")
+        # Then: how long until the background indexer has every new paper.
+        probe = f"{base}/api/search?q=model&mode=keyword"
+        while any("not searchable yet" in n for n in httpx.get(probe, timeout=60).json()["notes"]):
+            time.sleep(0.2)
+        caught_up_s = time.perf_counter() - t0 - import_s
+        print(f"during import /api/search {during['rps']:7.1f} req/s  p50 {during['p50_ms']:7.1f} ms"
+              f"  p99 {during['p99_ms']:7.1f} ms  max {during['max_ms']:7.1f} ms  errors "
+              f"{during['errors']}; import of {args.import_beside} took {import_s:.0f}s, index "
+              f"caught up {caught_up_s:.1f}s after it", file=sys.stderr)  # fmt: skip
+    finally:
+        stop_server(proc)
+    return {
+        "papers": args.n, "imported_beside": args.import_beside, "workers": args.workers,
+        "connections": args.connections, "cpu_count": os.cpu_count(),
+        "import": json.loads(out.strip().splitlines()[-1]), "import_s": round(import_s, 1),
+        "index_caught_up_after_s": round(caught_up_s, 1),
+        "idle": {k: round(v, 2) if isinstance(v, float) else v for k, v in idle.items()},
+        "during_import": {k: round(v, 2) if isinstance(v, float) else v
+                          for k, v in during.items()},
+    }  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000, help="papers in the database")
@@ -256,6 +384,8 @@ def main() -> None:
                     help="load generator (auto: wrk when installed)")  # fmt: skip
     ap.add_argument("--no-index", action="store_true",
                     help="skip `paperfeed index` (search then uses whatever index exists)")  # fmt: skip
+    ap.add_argument("--import-beside", type=int, default=0, metavar="M",
+                    help="measure /api/search while `paperfeed import` adds M papers")  # fmt: skip
     ap.add_argument("--prepare", action="store_true",
                     help="only build the database and its indexes, then stop")  # fmt: skip
     ap.add_argument("--keep", default=str(ROOT / "bench" / "out" / "web"),
@@ -268,6 +398,9 @@ def main() -> None:
     db = build_db(work, args.n)
     index = {} if args.no_index else run_index(db, work)
     if args.prepare:
+        return
+    if args.import_beside:
+        print(json.dumps({"index": index, **beside_import(args, db, work)}))
         return
     qs = queries()
     targets = {
