@@ -597,3 +597,31 @@ def test_cli_search_bounds_dash_dates_and_output(env, cli, model_cache):
     assert "note: indexed 1 new paper first." in proc.stderr and "2604.00001" in proc.stdout
     proc = cli("similar", "2604.00001", env=env_)
     assert proc.returncode == 0 and "note: This paper has no vector yet" in proc.stderr
+
+
+def test_index_waits_out_a_short_lock_and_refuses_a_long_one(env, monkeypatch):
+    import threading
+
+    from paperfeed.errors import SearchError
+    from paperfeed.search import index as index_mod
+
+    store, s = env
+    paths = index_mod.index_paths(store, s)
+    monkeypatch.setattr(index_mod, "_LOCK_PATIENCE", 0.5)
+    with index_mod.index_lock(paths) as got:
+        assert got
+        with pytest.raises(SearchError, match="another process is updating the search index"):
+            update_index(store, s, keyword_only=True)
+    held, release = threading.Event(), threading.Event()
+
+    def briefly():  # as a web app's background step does
+        with index_mod.index_lock(paths):
+            held.set()
+            release.wait(5)
+
+    t = threading.Thread(target=briefly)
+    t.start()
+    held.wait(5)
+    threading.Timer(0.2, release.set).start()
+    assert update_index(store, s, keyword_only=True)["keyword_indexed"] == 0
+    t.join()

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 _KEYWORD_COMMIT_EVERY = 50_000
+_LOCK_PATIENCE = 20.0  # seconds `paperfeed index` waits for the index folder's lock
 _EMBED_STORE_BATCH = 512  # papers per transaction of stored vectors (and per checkpoint)
 
 
@@ -75,17 +77,23 @@ def index_paths(store: Store, settings: Settings) -> IndexPaths:
 
 
 @contextmanager
-def index_lock(paths: IndexPaths, wait: bool = False):
+def index_lock(paths: IndexPaths, wait: bool = False, patience: float = 0.0):
     """Exclusive lock of the index folder for writers; yields False when busy and not
-    waiting (callers that can skip, like search's catch-up, check it)."""
+    waiting (callers that can skip, like the web app's background steps, check it).
+    ``patience``: seconds to keep trying first (a web app's step holds it about a second)."""
     paths.root.mkdir(parents=True, exist_ok=True)
     fh = open(paths.root / ".writer.lock", "a+")
     try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.1)
         try:
             yield True
         finally:
@@ -229,7 +237,9 @@ def update_index(
 
     paths = index_paths(store, settings)
     out: dict = {"keyword_indexed": 0, "embedded": 0, "vectors": 0, "model_id": None, "notes": []}
-    with index_lock(paths) as got:
+    # A web app's background step holds the lock for a second or so: wait that out, but
+    # fail fast behind another `paperfeed index` (it may run for an hour).
+    with index_lock(paths, patience=_LOCK_PATIENCE) as got:
         if not got:
             raise SearchError(f"another process is updating the search index in {paths.root}")
         ki = KeywordIndex(paths.keyword)
