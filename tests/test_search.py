@@ -440,6 +440,7 @@ def test_interrupted_embedding_resumes(env, monkeypatch):
     class Flaky:
         model_id = real.model_id + "/test-variant"
         dim = real.dim
+        backend, reason, threads = real.backend, real.reason, real.threads
         calls = 0
 
         def encode(self, texts, batch_size=32, progress=False):
