@@ -317,6 +317,13 @@ SETTINGS: tuple[Setting, ...] = (
         _embed_backend,
     ),
     Setting(
+        "search_cache_seconds",
+        60.0,
+        "Seconds a web worker may answer a repeated search from memory (never once the index "
+        "has changed); 0 turns the cache off.",
+        _positive_float,
+    ),
+    Setting(
         "threads",
         0,
         "CPU threads each process uses for inference and vector maths. 0: the CPUs this "

@@ -50,3 +50,32 @@ def test_answers_follow_the_index_version_and_expire():
     assert ans.get_or_compute("q", 2, compute) == 2  # the index moved: recomputed
     ans.ttl = 0
     assert ans.get_or_compute("q", 2, compute) == 3  # expired
+
+
+def test_web_answers_repeat_until_the_index_moves(tmp_path):
+    """A repeated web search is answered from memory, and a new paper changes the answer."""
+    from paperfeed.config import load_settings
+    from paperfeed.models import Paper
+    from paperfeed.search import update_index
+    from paperfeed.store import open_store
+    from paperfeed.web import searching
+
+    db = tmp_path / "c.db"
+    env = {"PAPERFEED_DB": str(db), "PAPERFEED_CACHE_DIR": str(tmp_path / "cache"),
+           "PAPERFEED_PROGRESS": "false"}
+    settings = load_settings(env=env)
+    store = open_store(str(db))
+    store.upsert_papers([Paper(id="2401.00001", title="Zebra stripes and heat", authors=["A B"],
+                               published="2024-01-01T00:00:00Z")])
+    update_index(store, settings, keyword_only=True)
+    first = searching.run_search(store, settings, "zebra", mode="keyword", limit=10)
+    again = searching.run_search(store, settings, "zebra", mode="keyword", limit=10)
+    assert again is first  # the same answer object: served from the cache
+    store.upsert_papers([Paper(id="2401.00002", title="Zebra finches sing", authors=["C D"],
+                               published="2024-01-02T00:00:00Z")])
+    update_index(store, settings, keyword_only=True)
+    after = searching.run_search(store, settings, "zebra", mode="keyword", limit=10)
+    assert after is not first and {h.id for h in after.hits} == {"2401.00001", "2401.00002"}
+    off = load_settings(env={**env, "PAPERFEED_SEARCH_CACHE_SECONDS": "0"})
+    assert searching.run_search(store, off, "zebra", mode="keyword", limit=10) is not after
+    store.close()

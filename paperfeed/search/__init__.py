@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from ..config import Settings, load_settings
 from ..errors import InputError
 from ..ids import normalize_id
-from ..store import Store
+from ..store import Store, StoredPaper
 from .index import update_index
 from .keyword import Filters
 from .text import doc_text, user_day_number
@@ -50,6 +50,9 @@ class Hit:
     id: str  # base paper id
     score: float | None  # in [0, 1] (1 = best); None when not ranked (newest first)
     pk: int = 0  # the store's integer key
+    # The stored paper, already read to make the hit: pages and the API use it rather than
+    # reading each page's papers a second time.
+    stored: StoredPaper | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)
@@ -77,7 +80,7 @@ def _filters(category, since, until, author) -> Filters:
 def _hits(store: Store, ranked: list[tuple[int, float | None]]) -> list[Hit]:
     papers = store.get_papers_by_pk([pk for pk, _ in ranked])
     return [
-        Hit(papers[pk].paper.id, None if s is None else round(float(s), 6), pk)
+        Hit(papers[pk].paper.id, None if s is None else round(float(s), 6), pk, papers[pk])
         for pk, s in ranked
         if pk in papers
     ]

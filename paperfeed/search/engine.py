@@ -23,9 +23,14 @@ from .index import (
     sync_keyword,
 )
 from .keyword import Filters, KeywordIndex
+from .qcache import QueryVectors
 from .query import ParsedQuery, parse_query
 from .text import title_key
 from .vectors import VectorIndex
+
+# Query vectors per process (bounded): half a search's time was embedding the query, and
+# paging, feed readers and popular queries repeat it.
+QUERY_VECTORS = QueryVectors(4096)
 
 __all__ = ["Engine", "get_engine", "Ranked", "CANDIDATES", "behind_note"]
 
@@ -105,6 +110,12 @@ class Engine:
             ki.reload()
             self._seen_rev = rev
         return ki
+
+    def version(self, store: Store) -> tuple:
+        """Changes whenever an answer could: the keyword index committed, papers changed in
+        the store, or the current vectors were rewritten. Cheap: an index lookup and a stat."""
+        vi = self.current_vectors()
+        return (self.refresh().rev, store.max_rev(), vi.stamp() if vi is not None else None)
 
     def lag(self, store: Store) -> int:
         """Papers in the store that the keyword index does not have yet."""
@@ -274,7 +285,7 @@ class Engine:
                    if mode == "semantic" else f"so only {'its' if one else 'their'} words count")
                 + ": run `paperfeed index`."
             )
-        qv = np.asarray(emb.encode_query(pq.free_text), dtype=np.float32)
+        qv = QUERY_VECTORS.get(emb, pq.free_text)
         if mode == "semantic":
             sem = self._semantic(vi, qv, constraint, k)
             n = vi.size if constraint is None else ki.count(constraint)

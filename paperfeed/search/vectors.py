@@ -184,6 +184,10 @@ class VectorIndex:
         except FileNotFoundError:
             return ()
 
+    def stamp(self) -> tuple:
+        """Identity of the files on disk now (changes when ``sync`` rewrites them)."""
+        return self._stamp()
+
     def snapshot(self) -> _Snapshot | None:
         """The current view, reloaded when ``paperfeed index`` changed the files."""
         stamp = self._stamp()

@@ -17,6 +17,8 @@ import threading
 
 from ..config import Settings
 from ..search import Hit, SearchResponse, search, similar_response
+from ..search.engine import get_engine
+from ..search.qcache import Answers
 from ..store import Store
 
 __all__ = ["run_search", "run_similar", "run_similar_response"]
@@ -24,11 +26,24 @@ __all__ = ["run_search", "run_similar", "run_similar_response"]
 _GATE = threading.Lock()
 
 
+# Whole answers, per worker: paging, feed readers polling a saved search and popular queries
+# repeat requests. Keyed on the index version as well as the request, so an answer is never
+# served once the index has moved on (the background follower moves it).
+_ANSWERS = Answers(1024)
+
+
 def run_search(store: Store, settings: Settings, query: str, **kw) -> SearchResponse:
     # catch_up=None: never index here; 0 (follower off) makes the note say what to run.
     catch_up = None if settings.web_index_every > 0 else 0
     with _GATE:
-        return search(store, query, settings=settings, catch_up=catch_up, **kw)
+        if not settings.search_cache_seconds:
+            return search(store, query, settings=settings, catch_up=catch_up, **kw)
+        _ANSWERS.ttl = settings.search_cache_seconds
+        version = get_engine(store, settings).version(store)
+        key = (query, tuple(sorted(kw.items())))
+        return _ANSWERS.get_or_compute(
+            key, version, lambda: search(store, query, settings=settings, catch_up=catch_up, **kw)
+        )
 
 
 def run_similar_response(

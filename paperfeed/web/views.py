@@ -106,7 +106,10 @@ def load_entries(
 def hits_to_entries(store: Store, hits: list[Hit]) -> list[Entry]:
     """Search hits as listing entries (with votes), in rank order."""
     pks = [h.pk for h in hits if h.pk]
-    papers = store.get_papers_by_pk(pks)
+    papers = {h.pk: h.stored for h in hits if h.pk and h.stored is not None}
+    missing = [pk for pk in pks if pk not in papers]
+    if missing:  # hits made elsewhere without their papers
+        papers.update(store.get_papers_by_pk(missing))
     votes = store.vote_counts(pks)
     out = []
     for h in hits:
