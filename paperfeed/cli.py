@@ -95,7 +95,7 @@ def show(c: Context, paper_id: str, as_json: bool) -> None:
         from dataclasses import asdict
 
         d = asdict(p)
-        for k in ("source", "upvotes", "num_comments", "listed_on"):
+        for k in ("source", "upvotes", "num_comments", "listed_on", "hf"):
             d.pop(k)
         d["sources"] = sp.sources
         d["hf_listings"] = sp.listings

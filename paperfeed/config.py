@@ -285,9 +285,17 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_float,
     ),
     Setting(
-        "trending_days",
-        14,
-        "Days of papers (counted back from the newest) that can be trending.",
+        "trending_window_days",
+        3,
+        "Trending shows papers listed in the last this many days (today included), widened "
+        "(doubling) only as far as needed to fill a first page.",
+        _positive_int,
+    ),
+    Setting(
+        "trending_max_days",
+        60,
+        "The widest trending window, in days. With nothing listed that recently, trending "
+        "shows the days up to the newest one with papers, and says so.",
         _positive_int,
     ),
     Setting("page_size", 25, "Papers per page on the web pages, the API and the feeds.", _positive_int),

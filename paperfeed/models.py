@@ -38,6 +38,9 @@ class Paper:
     upvotes: int | None = None
     num_comments: int | None = None
     listed_on: str | None = None  # the day HF listed it (YYYY-MM-DD)
+    # Hugging Face's own fields for the listing (sources.hf.HF_FIELDS: ai_summary, ai_keywords,
+    # github_repo, github_stars, project_page, organization); kept with the listing, like upvotes.
+    hf: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.primary_category is None and self.categories:

@@ -94,7 +94,7 @@ def build_db(path: Path, leave_out: frozenset[str] = frozenset()) -> None:
             import_records(store, records, report)
         else:
             report = import_files(store, [sample_path()])
-        assert report.added > 100 and report.rejected == 0, report.as_dict()
+        assert report.added >= 55 and report.rejected == 0, report.as_dict()
         store.upsert_papers(PLANTED)
         # Searches never index (the app's background thread or `paperfeed index` does):
         # the tests' requests start with the keyword index up to date.

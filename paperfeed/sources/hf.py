@@ -17,9 +17,21 @@ from ..ids import parse_arxiv_id
 from ..models import Paper, Rejected
 from .text import arxiv_links, clean, day_of, parse_date
 
-__all__ = ["parse_hf", "hf_item", "SOURCE"]
+__all__ = ["parse_hf", "hf_item", "hf_fields", "SOURCE", "HF_FIELDS"]
 
 SOURCE = "hf-daily"
+
+# Hugging Face's own fields of a listing, kept beside it (Paper.hf) and shown on the paper
+# page: name -> what it holds. Daily-papers JSON names in brackets.
+HF_FIELDS = {
+    "ai_summary": "a one-sentence summary written by a model (paper.ai_summary)",
+    "ai_keywords": "keywords extracted by a model (paper.ai_keywords)",
+    "github_repo": "the code repository's URL (paper.githubRepo)",
+    "github_stars": "its GitHub stars when listed (paper.githubStars)",
+    "project_page": "the project's page (paper.projectPage)",
+    "organization": "the organisation that submitted it (organization.fullname)",
+}
+_MAX_KEYWORDS = 40
 
 
 class _Bad(ValueError):
@@ -45,6 +57,41 @@ def _author(a: object) -> str | None:
             name = _str(a["user"], "fullname")  # older schema: the name may sit on the user
         return clean(name) if name else None
     return None
+
+
+def _url(v: object) -> str | None:
+    if isinstance(v, str) and v.strip().lower().startswith(("https://", "http://")):
+        return v.strip()
+    return None
+
+
+def hf_fields(d: object) -> dict:
+    """The valid ``HF_FIELDS`` of ``d`` (a paperfeed export's ``hf`` object, or fields
+    gathered from a daily-papers item): wrong types and non-http(s) URLs are dropped, so the
+    page never shows a ``javascript:`` link or a number that is not one."""
+    if not isinstance(d, dict):
+        return {}
+    out: dict = {}
+    for key in ("ai_summary", "organization"):
+        v = d.get(key)
+        if isinstance(v, str) and clean(v):
+            out[key] = clean(v)
+    words = d.get("ai_keywords")
+    if isinstance(words, list):
+        kept = [c for w in words if isinstance(w, str) and (c := clean(w))][:_MAX_KEYWORDS]
+        if kept:
+            out["ai_keywords"] = kept
+    for key in ("github_repo", "project_page"):
+        if url := _url(d.get(key)):
+            out[key] = url
+    stars = _count(d.get("github_stars"))
+    if stars is not None and "github_repo" in out:
+        out["github_stars"] = stars
+    return out
+
+
+def _org(v: object) -> str | None:
+    return (_str(v, "fullname") or _str(v, "name")) if isinstance(v, dict) else None
 
 
 def hf_item(item: object) -> Paper:
@@ -73,6 +120,16 @@ def hf_item(item: object) -> Paper:
     authors = [n for a in paper.get("authors") or [] if (n := _author(a))]
     links = arxiv_links(base, version, None)
     links["hf"] = f"https://huggingface.co/papers/{base}"
+    hf = hf_fields(
+        {
+            "ai_summary": paper.get("ai_summary"),
+            "ai_keywords": paper.get("ai_keywords"),
+            "github_repo": paper.get("githubRepo"),
+            "github_stars": paper.get("githubStars"),
+            "project_page": paper.get("projectPage"),
+            "organization": _org(paper.get("organization")) or _org(item.get("organization")),
+        }
+    )
     for key, field in (("code", "githubRepo"), ("project", "projectPage")):
         url = _str(paper, field)
         if url:
@@ -89,6 +146,7 @@ def hf_item(item: object) -> Paper:
         upvotes=_count(paper.get("upvotes")),
         num_comments=_count(item.get("numComments")),
         listed_on=listed_on,
+        hf=hf,
     )
 
 

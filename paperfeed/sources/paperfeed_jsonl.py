@@ -13,6 +13,7 @@ import orjson
 
 from ..ids import parse_arxiv_id
 from ..models import Paper, Rejected
+from .hf import hf_fields
 from .text import clean, day_of, parse_date
 
 __all__ = ["parse_paperfeed", "paperfeed_record", "FORMAT"]
@@ -52,6 +53,10 @@ def paperfeed_record(d: object) -> Paper:
         v = kw.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
             raise ValueError(f"{key!r} must be a non-negative integer")
+    if "hf" in kw:
+        if not isinstance(kw["hf"], dict):
+            raise ValueError("'hf' must be an object of Hugging Face fields")
+        kw["hf"] = hf_fields(kw["hf"])
     links = kw.get("links") or {}
     if not isinstance(links, dict) or not all(isinstance(v, str) for v in links.values()):
         raise ValueError("'links' must map names to URL strings")

@@ -35,6 +35,7 @@ __all__ = [
     "SourceHealth",
     "FeedRow",
     "normalize_email",
+    "is_listable",
 ]
 
 
@@ -165,6 +166,7 @@ class PaperRow(NamedTuple):
     upvotes: int | None
     num_comments: int | None
     listed_on: str | None
+    hf: str  # JSON object: Hugging Face's own fields of the listing (Paper.hf)
 
     def to_paper(self) -> Paper:
         return Paper(
@@ -185,6 +187,7 @@ class PaperRow(NamedTuple):
             upvotes=self.upvotes,
             num_comments=self.num_comments,
             listed_on=self.listed_on,
+            hf=orjson.loads(self.hf),
         )
 
 
@@ -213,6 +216,7 @@ def prepare_paper(p: Paper) -> PaperRow:
         p.upvotes,
         p.num_comments,
         p.listed_on,
+        dumps(p.hf, option=orjson.OPT_SORT_KEYS).decode() if p.hf else "{}",
     )
 
 
@@ -272,8 +276,17 @@ def merge_papers(old: Paper, new: Paper, prefer_new: bool | None = None) -> Pape
         upvotes=new.upvotes if new.listed_on else old.upvotes,
         num_comments=new.num_comments if new.listed_on else old.num_comments,
         listed_on=new.listed_on or old.listed_on,
+        hf=new.hf if new.listed_on else old.hf,
     )
     return merged
+
+
+def is_listable(p: Paper) -> bool:
+    """Whether a paper belongs in listings, trending, feeds and similar-paper lists: a record a
+    reader can open and place, with a date, at least one author, and an arXiv id or a DOI.
+    Benchmark documents (``scifact:4983``) and titles scraped from a listing page fail it.
+    The SQL twin is ``sqlite_feed.LISTABLE``; keep the two in step."""
+    return bool(p.published and p.authors and (":" not in p.id or p.doi))
 
 
 class Store(ABC):
@@ -422,7 +435,7 @@ class Store(ABC):
         order: str = "votes",
         exclude: list[int] | None = None,
     ) -> tuple[list[FeedRow], int]:
-        """Papers listed on days ``start_day`` <= day < ``end_day`` (YYYY-MM-DD), one row each,
+        """Listable papers listed on days ``start_day`` <= day < ``end_day`` (YYYY-MM-DD), one row each,
         and how many there are, leaving out the keys in ``exclude``. A paper's day: the day
         Hugging Face listed it if it was listed, else its published (first version) day; a
         paper submitted by id is also listed on the day it was submitted. ``order``: "votes"
@@ -449,10 +462,21 @@ class Store(ABC):
     def category_entries(
         self, category: str, limit: int, offset: int = 0
     ) -> tuple[list[FeedRow], int]:
-        """Papers in ``category``, newest published first, and how many there are."""
+        """Listable papers in ``category`` (``cs.LG``), or in every category of an archive
+        (``cs``), newest published first, once each, and how many there are."""
 
     @abstractmethod
-    def has_category(self, category: str) -> bool: ...
+    def has_category(self, category: str) -> bool:
+        """Whether any paper is in ``category``, or in the archive ``category`` (``cs``)."""
+
+    @abstractmethod
+    def feed_count(self, start_day: str, end_day: str) -> int:
+        """How many papers are listed in [start_day, end_day) (what feed_entries counts)."""
+
+    @abstractmethod
+    def listable_pks(self, pks: list[int]) -> set[int]:
+        """The keys among ``pks`` of listable papers (see ``is_listable``): for search and
+        similar papers, which rank every stored paper, to leave the others out."""
 
     @abstractmethod
     def vote_counts(self, pks: list[int]) -> dict[int, int]:

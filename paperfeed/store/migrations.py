@@ -146,6 +146,13 @@ CREATE TABLE subscriptions (
 );
 """
 
+# Hugging Face's own fields of a listing (AI summary and keywords, GitHub repository and stars,
+# project page, organisation) as one JSON object: they are shown, never queried, and change
+# with each listing like the upvotes beside them.
+_HF_FIELDS = """
+ALTER TABLE hf_listings ADD COLUMN fields TEXT NOT NULL DEFAULT '{}';
+"""
+
 # Search: stored vectors per embedding model (the source the vector indexes are rebuilt
 # from), and checkpoints of resumable indexing. ``seq`` orders writes per model so a vector
 # index beside the database can follow new rows incrementally; ``text_hash`` lets a paper
@@ -224,6 +231,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0202_harvest_withdrawn_datestamps_sources", _HARVEST_FRESHNESS),
     # --- web (votes, submissions, pending subscriptions) migrations: append below, "03xx_..." ---
     ("0301_web_votes_submissions_subscriptions", _WEB),
+    ("0302_hf_listing_fields", _HF_FIELDS),
     # --- readers (accounts, library, follows, saved searches) migrations: "04xx_..." ---
     ("0401_readers_users_sessions_tokens", _READERS),
     # --- digest (subscriptions, digests, outbox) migrations: "05xx_..." ---

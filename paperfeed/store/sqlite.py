@@ -274,19 +274,20 @@ class SQLiteStore(ReadersMixin, VectorsMixin, HarvestMixin, FeedMixin, Store):
     @staticmethod
     def _listing_changed(conn: sqlite3.Connection, pk: int, r: PaperRow) -> bool:
         row = conn.execute(
-            "SELECT upvotes, num_comments FROM hf_listings WHERE paper_pk = ? AND day = ?",
+            "SELECT upvotes, num_comments, fields FROM hf_listings WHERE paper_pk = ? AND day = ?",
             (pk, r.listed_on),
         ).fetchone()
-        return row != (r.upvotes or 0, r.num_comments or 0)
+        return row != (r.upvotes or 0, r.num_comments or 0, r.hf)
 
     @staticmethod
     def _write_listings(conn, listings: list[tuple[int, PaperRow]]) -> None:
         if listings:
             conn.executemany(
-                "INSERT INTO hf_listings (paper_pk, day, upvotes, num_comments) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (paper_pk, day) DO UPDATE SET "
-                "upvotes = excluded.upvotes, num_comments = excluded.num_comments",
-                [(pk, r.listed_on, r.upvotes or 0, r.num_comments or 0) for pk, r in listings],
+                "INSERT INTO hf_listings (paper_pk, day, upvotes, num_comments, fields) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (paper_pk, day) DO UPDATE SET "
+                "upvotes = excluded.upvotes, num_comments = excluded.num_comments, "
+                "fields = excluded.fields",
+                [(pk, r.listed_on, r.upvotes or 0, r.num_comments or 0, r.hf) for pk, r in listings],
             )
 
     def _insert(self, conn, rows: list[PaperRow], now: str, rev: int) -> None:
@@ -365,12 +366,14 @@ class SQLiteStore(ReadersMixin, VectorsMixin, HarvestMixin, FeedMixin, Store):
 
     def _with_listings(self, papers: dict[int, StoredPaper]) -> dict[int, StoredPaper]:
         if papers:
-            for pk, day, up, nc in self.conn.execute(
-                "SELECT paper_pk, day, upvotes, num_comments FROM hf_listings "
+            for pk, day, up, nc, hf in self.conn.execute(
+                "SELECT paper_pk, day, upvotes, num_comments, fields FROM hf_listings "
                 "WHERE paper_pk IN (SELECT value FROM json_each(?)) ORDER BY day",
                 (orjson.dumps(list(papers)).decode(),),
             ):
-                papers[pk].listings.append({"day": day, "upvotes": up, "num_comments": nc})
+                papers[pk].listings.append(
+                    {"day": day, "upvotes": up, "num_comments": nc, "fields": orjson.loads(hf)}
+                )
         return papers
 
     def get_paper(self, paper_id: str) -> StoredPaper | None:

@@ -17,6 +17,11 @@ listing; its own page still opens and says so.
 
 Within one range a paper appears once, on its latest day in the range. Votes are this site's
 own votes plus the paper's Hugging Face upvotes (the highest count seen: HF counts only grow).
+
+Only *listable* papers are listed (``LISTABLE``, the SQL twin of ``base.is_listable``): a record
+a reader can open and place, with a date, at least one author and an arXiv id or a DOI. A
+benchmark document or a title scraped from a listing page stays searchable by id but does not
+crowd listings, trending or feeds.
 """
 
 from __future__ import annotations
@@ -28,7 +33,14 @@ import orjson
 from ..errors import NotFoundError
 from .base import FeedRow, normalize_email
 
-__all__ = ["FeedMixin"]
+__all__ = ["FeedMixin", "LISTABLE"]
+
+# base.is_listable in SQL, over the ``papers`` row aliased ``p``. Namespaced ids (``seed:64``,
+# ``scifact:4983``) hold a colon; arXiv ids never do.
+LISTABLE = (
+    "(p.withdrawn = 0 AND p.published IS NOT NULL AND p.published <> '' AND p.authors <> '[]' "
+    "AND (instr(p.id, ':') = 0 OR p.doi IS NOT NULL))"
+)
 
 # Every paper listed in [:start, :end), once, with its day and the moment it appeared.
 # ``max(day)`` with a bare ``at`` column takes ``at`` from the same row (an SQLite rule).
@@ -45,10 +57,12 @@ WITH listed(pk, day, at) AS (
     SELECT paper_pk, substr(submitted_at, 1, 10), submitted_at FROM submissions
      WHERE submitted_at >= :start AND submitted_at < :end {only_hf}
 ),
-one AS (SELECT pk, max(day) AS day, at FROM listed
-         WHERE pk NOT IN (SELECT pk FROM papers WHERE withdrawn = 1) GROUP BY pk)
+one AS (
+    SELECT l.pk AS pk, max(l.day) AS day, l.at AS at FROM listed l
+      JOIN papers p ON p.pk = l.pk WHERE {listable} GROUP BY l.pk
+)
 """
-_ALL = _LISTED.format(only_hf="", only_papers="")
+_ALL = _LISTED.format(only_hf="", only_papers="", listable=LISTABLE)
 # Papers that can have votes in the window: listed by HF with upvotes, voted on since the
 # window began, or submitted in it. Far fewer than all the papers of the window.
 _CANDIDATES = "WITH cand(pk) AS (" + (
@@ -56,7 +70,9 @@ _CANDIDATES = "WITH cand(pk) AS (" + (
     "UNION SELECT paper_pk FROM votes WHERE created_at >= :start "
     "UNION SELECT paper_pk FROM submissions WHERE submitted_at >= :start"
 ) + "), " + _LISTED.format(
-    only_hf="AND paper_pk IN (SELECT pk FROM cand)", only_papers="AND pk IN (SELECT pk FROM cand)"
+    only_hf="AND paper_pk IN (SELECT pk FROM cand)",
+    only_papers="AND pk IN (SELECT pk FROM cand)",
+    listable=LISTABLE,
 ).replace("WITH listed", "listed", 1)
 
 _VOTES = (
@@ -127,22 +143,22 @@ class FeedMixin:
     # A day with papers next to a given day: each query walks one index and stops at the
     # first row (ORDER BY ... LIMIT 1), so this stays cheap on any number of papers.
     _PREV = (
-        "SELECT day FROM hf_listings WHERE day < :d "
-        "AND paper_pk NOT IN (SELECT pk FROM papers WHERE withdrawn = 1) ORDER BY day DESC LIMIT 1",
-        "SELECT substr(published, 1, 10) FROM papers WHERE published < :d AND withdrawn = 0 "
-        "AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = papers.pk) "
-        "ORDER BY published DESC LIMIT 1",
-        "SELECT substr(submitted_at, 1, 10) FROM submissions WHERE submitted_at < :d "
-        "AND paper_pk NOT IN (SELECT pk FROM papers WHERE withdrawn = 1) ORDER BY submitted_at DESC LIMIT 1",
+        "SELECT h.day FROM hf_listings h JOIN papers p ON p.pk = h.paper_pk "
+        f"WHERE h.day < :d AND {LISTABLE} ORDER BY h.day DESC LIMIT 1",
+        "SELECT substr(p.published, 1, 10) FROM papers p WHERE p.published < :d "
+        f"AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = p.pk) AND {LISTABLE} "
+        "ORDER BY p.published DESC LIMIT 1",
+        "SELECT substr(s.submitted_at, 1, 10) FROM submissions s JOIN papers p ON p.pk = s.paper_pk "
+        f"WHERE s.submitted_at < :d AND {LISTABLE} ORDER BY s.submitted_at DESC LIMIT 1",
     )
     _NEXT = (
-        "SELECT day FROM hf_listings WHERE day >= :d "
-        "AND paper_pk NOT IN (SELECT pk FROM papers WHERE withdrawn = 1) ORDER BY day LIMIT 1",
-        "SELECT substr(published, 1, 10) FROM papers WHERE published >= :d AND withdrawn = 0 "
-        "AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = papers.pk) "
-        "ORDER BY published LIMIT 1",
-        "SELECT substr(submitted_at, 1, 10) FROM submissions WHERE submitted_at >= :d "
-        "AND paper_pk NOT IN (SELECT pk FROM papers WHERE withdrawn = 1) ORDER BY submitted_at LIMIT 1",
+        "SELECT h.day FROM hf_listings h JOIN papers p ON p.pk = h.paper_pk "
+        f"WHERE h.day >= :d AND {LISTABLE} ORDER BY h.day LIMIT 1",
+        "SELECT substr(p.published, 1, 10) FROM papers p WHERE p.published >= :d "
+        f"AND NOT EXISTS (SELECT 1 FROM hf_listings h WHERE h.paper_pk = p.pk) AND {LISTABLE} "
+        "ORDER BY p.published LIMIT 1",
+        "SELECT substr(s.submitted_at, 1, 10) FROM submissions s JOIN papers p ON p.pk = s.paper_pk "
+        f"WHERE s.submitted_at >= :d AND {LISTABLE} ORDER BY s.submitted_at LIMIT 1",
     )
 
     def _adjacent(self, queries: tuple[str, ...], day: str, pick) -> str | None:
@@ -178,32 +194,64 @@ class FeedMixin:
                 day = prev
         return days
 
+    @staticmethod
+    def _category_where(category: str) -> tuple[str, tuple]:
+        """A category (``cs.LG``, ``hep-th``) or a whole archive (``cs``: every ``cs.*``), as a
+        condition on ``paper_categories c``. The archive is a range of the primary key
+        (``'.'`` sorts just before ``'/'``), so both walk the index."""
+        if "." in category:
+            return "c.category = ?", (category,)
+        return "(c.category = ? OR (c.category > ? AND c.category < ?))", (
+            category, category + ".", category + "/",
+        )  # fmt: skip
+
     def category_entries(
         self, category: str, limit: int, offset: int = 0
     ) -> tuple[list[FeedRow], int]:
+        where, args = self._category_where(category)
+        # A paper of two categories of one archive is listed once.
+        papers = (
+            "SELECT DISTINCT p.pk AS pk, p.published AS pub "
+            f"FROM paper_categories c JOIN papers p ON p.pk = c.paper_pk WHERE {where} AND {LISTABLE}"
+        )
         with self._lock:
             # The page first, then the votes of its papers only.
             rows = self.conn.execute(
                 "SELECT pk, substr(pub, 1, 10), pub, " + _VOTES.format(pk="pk") + " FROM ("
-                "SELECT p.pk AS pk, coalesce(p.published, '') AS pub "
-                "FROM paper_categories c JOIN papers p ON p.pk = c.paper_pk "
-                "WHERE c.category = ? AND p.withdrawn = 0 ORDER BY p.published DESC, p.pk DESC LIMIT ? OFFSET ?"
+                f"{papers} ORDER BY pub DESC, pk DESC LIMIT ? OFFSET ?"
                 ") ORDER BY pub DESC, pk DESC",
-                (category, limit, offset),
+                args + (limit, offset),
             ).fetchall()
-            total = self.conn.execute(
-                "SELECT count(*) FROM paper_categories WHERE category = ? "
-                "AND paper_pk NOT IN (SELECT pk FROM papers WHERE withdrawn = 1)",
-                (category,),
-            ).fetchone()[0]
+            if offset == 0 and len(rows) < limit:
+                total = len(rows)
+            else:
+                total = self.conn.execute(f"SELECT count(*) FROM ({papers})", args).fetchone()[0]
         return [FeedRow(*r) for r in rows], total
 
     def has_category(self, category: str) -> bool:
+        where, args = self._category_where(category)
         with self._lock:
             row = self.conn.execute(
-                "SELECT 1 FROM paper_categories WHERE category = ? LIMIT 1", (category,)
+                f"SELECT 1 FROM paper_categories c WHERE {where} LIMIT 1", args
             ).fetchone()
         return row is not None
+
+    def feed_count(self, start_day: str, end_day: str) -> int:
+        with self._lock:
+            return self.conn.execute(
+                f"{_ALL} SELECT count(*) FROM one", {"start": start_day, "end": end_day}
+            ).fetchone()[0]
+
+    def listable_pks(self, pks: list[int]) -> set[int]:
+        if not pks:
+            return set()
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT p.pk FROM papers p WHERE p.pk IN (SELECT value FROM json_each(?)) "
+                f"AND {LISTABLE}",
+                (orjson.dumps(list(pks)).decode(),),
+            ).fetchall()
+        return {r[0] for r in rows}
 
     def list_paper_pks(
         self, limit: int, before_pk: int | None = None, category: str | None = None

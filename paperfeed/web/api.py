@@ -113,6 +113,7 @@ class DailyListing(Listing):
 class TrendingListing(Listing):
     as_of: str = Field(description="Ages are measured to this moment (ISO 8601 UTC).")
     window: list[str] = Field(description="[first day, day after the last] considered.")
+    window_text: str = Field(description="What the window shows, in plain words.")
 
 
 class SearchOut(Listing):
@@ -263,6 +264,7 @@ def api_trending(request: Request, page: Page = 1, limit: Limit = None):
         total=t.total,
         as_of=t.as_of.strftime("%Y-%m-%dT%H:%M:%SZ"),
         window=[t.start_day, t.end_day],
+        window_text=t.window_text,
     )
 
 

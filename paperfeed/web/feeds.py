@@ -100,9 +100,8 @@ def _atom(request: Request, title: str, subtitle: str, self_path: str, html_path
 @router.get("/trending.atom")
 def trending_feed(request: Request):
     s, store = request.app.state.settings, request.app.state.store
-    _, entries = request.app.state.trending.page(store, s, FEED_SIZE, 0)
-    return _atom(request, "paperfeed: trending papers",
-                 "The most voted recent papers, ranked by votes and age.",
+    t, entries = request.app.state.trending.page(store, s, FEED_SIZE, 0)
+    return _atom(request, "paperfeed: trending papers", t.window_text,
                  "/feeds/trending.atom", "/", entries)  # fmt: skip
 
 

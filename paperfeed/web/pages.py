@@ -41,11 +41,9 @@ log = logging.getLogger("paperfeed.web")
 router = APIRouter(include_in_schema=False)
 
 Page = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")]
-# Long lists fold their abstracts; a short list shows them whole.
-COLLAPSE_OVER = 5
 
 
-def render(request: Request, template: str, status: int = 200, **ctx) -> HTMLResponse:
+def render(request: Request, template: str, status_code: int = 200, **ctx) -> HTMLResponse:
     # The footer says when each source was last harvested: a stale feed must not look fresh.
     ctx.setdefault("harvested", request.app.state.store.harvest_summary())
     html = request.app.state.env.get_template(template).render(
@@ -54,7 +52,7 @@ def render(request: Request, template: str, status: int = 200, **ctx) -> HTMLRes
         user=current_user(request),
         **ctx,
     )
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=status_code)
 
 
 def _pager(request: Request, page: int, size: int, total: int | None, shown: int) -> dict:
@@ -84,21 +82,14 @@ def home(request: Request, page: Page = 1):
         "listing.html",
         title="Trending papers",
         heading="Trending papers",
-        subheading=_window_note(t.start_day, t.end_day, t.total),
+        subheading=t.window_text,
         entries=entries,
         rank_from=(page - 1) * size + 1,
-        collapse=len(entries) > COLLAPSE_OVER,
         pager=_pager(request, page, size, t.total, len(entries)),
         feed=("/feeds/trending.atom", "Trending papers"),
         empty="No papers yet. Import some with `paperfeed import --sample`.",
         nav=None,
     )
-
-
-def _window_note(start: str, end: str, total: int) -> str:
-    last = date.fromordinal(date.fromisoformat(end).toordinal() - 1).isoformat()
-    span = start if start == last else f"{start} to {last}"
-    return f"Ranked by votes and age: {total} paper{'s' if total != 1 else ''} listed {span}."
 
 
 @router.get("/daily", response_class=RedirectResponse)
@@ -136,7 +127,6 @@ def daily(request: Request, day: str, page: Page = 1):
         subheading=f"{total} paper{'s' if total != 1 else ''}, most voted first.",
         entries=entries,
         rank_from=(page - 1) * size + 1,
-        collapse=len(entries) > COLLAPSE_OVER,
         pager=_pager(request, page, size, total, len(entries)),
         feed=("/feeds/daily.atom", "Daily papers"),
         empty="No papers were listed on this day.",
@@ -173,7 +163,6 @@ def _span_page(request: Request, span: Span, page: int, heading: str, base: str)
         "most voted first.",
         entries=entries,
         rank_from=(page - 1) * size + 1,
-        collapse=len(entries) > COLLAPSE_OVER,
         pager=_pager(request, page, size, total, len(entries)),
         feed=("/feeds/daily.atom", "Daily papers"),
         empty="No papers were listed in this period.",
@@ -195,10 +184,11 @@ def category_page(request: Request, category: str, page: Page = 1):
         "listing.html",
         title=f"{category} papers",
         heading=f"Newest in {category}",
-        subheading=f"{total} papers, newest first.",
+        subheading=f"{total} paper{'s' if total != 1 else ''}"
+        + ("" if "." in category else f" in the {category} archive (all its categories)")
+        + ", newest first.",
         entries=entries,
         rank_from=(page - 1) * size + 1,
-        collapse=len(entries) > COLLAPSE_OVER,
         pager=_pager(request, page, size, total, len(entries)),
         feed=(f"/feeds/category/{category}.atom", f"{category} papers"),
         empty="",
@@ -214,16 +204,17 @@ def paper_page(request: Request, paper_id: str):
     if base != paper_id and base:
         return RedirectResponse(paper_url(base), status_code=301)
     sp = store.get_paper(base) if base else None
+    if sp is None and base and is_arxiv_id(base):
+        # A real arXiv id we do not hold: offer to fetch it (the form POSTs to /submit).
+        return render(
+            request, "error.html", 404, title="Not found", status=404, reason="Not found",
+            message=f"This site does not have arXiv paper {base} yet.", details=[],
+            submit_id=base,
+        )  # fmt: skip
     if sp is None:
         raise NotFoundError(f"no paper with id {paper_id[:60]!r} here")
     votes = store.vote_counts([sp.pk]).get(sp.pk, 0)
-    try:
-        hits = run_similar(store, request.app.state.settings, sp.paper.id, 6)
-    except PaperfeedError as e:
-        log.warning("similar papers for %s: %s", sp.paper.id, e)
-        hits = []
-    near = store.get_papers_by_pk([h.pk for h in hits if h.pk])
-    related = [near[h.pk].paper for h in hits if h.pk in near]
+    hf = sp.listings[-1]["fields"] if sp.listings else {}
     return render(
         request,
         "paper.html",
@@ -231,9 +222,27 @@ def paper_page(request: Request, paper_id: str):
         sp=sp,
         p=sp.paper,
         votes=votes,
-        related=related,
+        related=_similar(request, sp.paper.id, SIMILAR_SHOWN),
         arxiv=_arxiv_links(sp.paper.id),
+        hf=hf,
     )
+
+
+# Similar papers on a paper page; more are asked for, since some may not be listable.
+SIMILAR_SHOWN = 6
+
+
+def _similar(request: Request, paper_id: str, n: int) -> list:
+    store = request.app.state.store
+    try:
+        hits = run_similar(store, request.app.state.settings, paper_id, n * 2)
+    except PaperfeedError as e:
+        log.warning("similar papers for %s: %s", paper_id, e)
+        return []
+    pks = [h.pk for h in hits if h.pk]
+    keep = store.listable_pks(pks)
+    near = store.get_papers_by_pk([pk for pk in pks if pk in keep])
+    return [near[h.pk].paper for h in hits if h.pk in near][:n]
 
 
 def _arxiv_links(pid: str) -> dict | None:
@@ -291,7 +300,6 @@ def search_page(
         notes=res.notes,
         searched=True,
         rank_from=(page - 1) * size + 1,
-        collapse=len(entries) > COLLAPSE_OVER,
     )
     return render(
         request,

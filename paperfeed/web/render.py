@@ -22,7 +22,15 @@ from markupsafe import Markup, escape
 
 from ..ids import is_arxiv_id
 
-__all__ = ["make_env", "render_math", "split_abstract", "safe_url", "paper_url", "plain"]
+__all__ = [
+    "make_env",
+    "render_math",
+    "split_abstract",
+    "safe_url",
+    "paper_url",
+    "plain",
+    "repo_name",
+]
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -147,6 +155,15 @@ def paper_url(paper_id: str) -> str:
     return "/papers/" + quote(paper_id, safe=":")
 
 
+def repo_name(url: str) -> str:
+    """``https://github.com/owner/repo`` -> ``owner/repo``; other URLs as they are."""
+    parts = urlsplit(url)
+    path = parts.path.strip("/").removesuffix(".git")
+    if parts.netloc.lower() in ("github.com", "www.github.com") and path.count("/") == 1:
+        return path
+    return url
+
+
 def authors_short(authors: list[str], keep: int = 6) -> str:
     if len(authors) <= keep:
         return ", ".join(authors)
@@ -163,6 +180,7 @@ def make_env() -> Environment:
     env.filters["math"] = render_math
     env.filters["plain"] = plain
     env.filters["authors_short"] = authors_short
+    env.filters["repo_name"] = repo_name
     env.globals["split_abstract"] = split_abstract
     env.globals["safe_url"] = safe_url
     env.globals["paper_url"] = paper_url

@@ -18,7 +18,7 @@ from ..models import Paper
 from ..rank import TrendingPage, trending
 from ..search import Hit
 from ..store import Store
-from ..store.base import FeedRow
+from ..store.base import FeedRow, is_listable
 
 __all__ = [
     "Entry",
@@ -104,7 +104,9 @@ def load_entries(
 
 
 def hits_to_entries(store: Store, hits: list[Hit]) -> list[Entry]:
-    """Search hits as listing entries (with votes), in rank order."""
+    """Search hits as listing entries (with votes), in rank order. Papers a reader cannot
+    open or place (``store.base.is_listable``: no date, no authors, no arXiv id or DOI) are
+    left out, as listings leave them out."""
     pks = [h.pk for h in hits if h.pk]
     papers = {h.pk: h.stored for h in hits if h.pk and h.stored is not None}
     missing = [pk for pk in pks if pk not in papers]
@@ -114,7 +116,7 @@ def hits_to_entries(store: Store, hits: list[Hit]) -> list[Entry]:
     out = []
     for h in hits:
         sp = papers.get(h.pk) if h.pk else store.get_paper(h.id)
-        if sp is not None:
+        if sp is not None and is_listable(sp.paper):
             out.append(
                 Entry(
                     paper=sp.paper,
@@ -223,13 +225,23 @@ class TrendingCache:
     def page(
         self, store: Store, settings: Settings, limit: int, offset: int
     ) -> tuple[TrendingPage, list[Entry]]:
-        key = (limit, offset, store.feed_version())
+        # The window moves with the clock: a new day makes a new key.
+        today = datetime.now(timezone.utc).date()
+        key = (limit, offset, today, store.feed_version())
         now = time.monotonic()
         with self._lock:
             hit = self._pages.get(key)
         if hit and now - hit[0] < self.TTL:
             return hit[1], hit[2]
-        t = trending(store, settings.trending_gravity, settings.trending_days, limit, offset)
+        t = trending(
+            store,
+            settings.trending_gravity,
+            settings.trending_window_days,
+            limit,
+            offset,
+            max_days=settings.trending_max_days,
+            fill=settings.page_size,  # one window for every page and page length
+        )
         entries = load_entries(store, [r.row for r in t.items], [r.score for r in t.items])
         with self._lock:
             if len(self._pages) >= self.MAX_ENTRIES:
