@@ -22,6 +22,8 @@ from tests.web_support import (
     HF_TOP,
     MATH_ID,
     OLD_ID,
+    UNLISTED_ID,
+    UNLISTED_TITLE,
     XSS_ID,
     XSS_TITLE,
     build_db,
@@ -107,6 +109,44 @@ def test_home_is_trending_sample_papers_ranked_by_votes(client):
     assert 'href="/feeds/trending.atom"' in html
 
 
+def test_home_says_in_plain_words_which_window_it_shows(client):
+    """The sample is months older than the clock: nothing in the widest window (60 days), so
+    trending shows the days up to the newest one with papers, and says so."""
+    html = client.get("/").text
+    assert (
+        "Nothing was listed in the last 60 days, so this shows the newest papers here: "
+        "37 papers listed 10–12 June 2026, most voted first." in html
+    )
+    data = client.get("/api/trending").json()
+    assert data["window"] == ["2026-06-10", "2026-06-13"] and data["total"] == 37
+    assert data["window_text"].startswith("Nothing was listed in the last 60 days")
+    feed = feedparser.parse(client.get("/feeds/trending.atom").content)
+    assert feed.feed.subtitle == data["window_text"]
+    # Nothing older than the window, voted or not, fills the later pages.
+    every = client.get("/api/trending", params={"limit": 100}).json()["papers"]
+    assert len(every) == 37 and min(p["day"] for p in every) == "2026-06-10"
+    assert client.get("/", params={"page": 3}).status_code == 404  # 37 papers: two pages
+
+
+def test_trending_follows_now_and_the_window_setting(fresh_db, web_cache):
+    """Papers of today: the window is the last N days back from now, and only widens (up to
+    trending_max_days) when that does not fill a page."""
+    with open_store(str(fresh_db)) as store:
+        store.add_submission("2606.13515", "local")  # listed today
+    with fresh_client(fresh_db, web_cache, PAPERFEED_TRENDING_MAX_DAYS="3") as c:
+        data = c.get("/api/trending").json()
+        assert [p["id"] for p in data["papers"]] == ["2606.13515"]
+        assert data["window_text"].startswith("Listed in the last 3 days (")
+        assert data["window_text"].endswith(": 1 paper, most voted first.")
+        assert "Listed in the last 3 days" in c.get("/").text
+    with fresh_client(fresh_db, web_cache, PAPERFEED_TRENDING_WINDOW_DAYS="1") as c:
+        # One paper does not fill a page: widened by doubling up to 60 days, no further.
+        data = c.get("/api/trending").json()
+        assert data["window_text"].startswith("Listed in the last 60 days (")  # the cap
+        assert "; widened from 1 to fill a page): 1 paper" in data["window_text"]
+        assert [p["id"] for p in data["papers"]] == ["2606.13515"]
+
+
 def test_trending_api_orders_by_score_and_voted_before_unvoted(client):
     data = client.get("/api/trending", params={"limit": 100}).json()
     papers = data["papers"]
@@ -182,9 +222,70 @@ def test_paper_with_old_style_id_and_namespaced_id(client):
     r = client.get(f"/papers/{OLD_ID}")
     assert r.status_code == 200 and "An old-style identifier" in r.text
     assert f'href="https://arxiv.org/abs/{OLD_ID}"' in r.text
-    seed = client.get("/papers/seed:01")
+    seed = client.get(f"/papers/{UNLISTED_ID}")
     assert seed.status_code == 200 and "Mixture of Shards" in seed.text
     assert "arxiv.org/abs/seed" not in seed.text  # no arXiv links for non-arXiv ids
+
+
+def test_records_readers_cannot_open_do_not_crowd_anything(client):
+    """The planted seed-listing record (no arXiv id, authors or date) matches "LLM agents
+    memory evolution" better than any paper, yet no listing, search, feed or similar-papers
+    list shows it."""
+    q = "LLM agents memory evolution dynamic environments"
+    search = client.get("/search", params={"q": q}).text
+    assert "EvoArena" in search and UNLISTED_TITLE not in search
+    api = client.get("/api/search", params={"q": q}).json()["papers"]
+    assert api and UNLISTED_ID not in [p["id"] for p in api]
+    feed = feedparser.parse(client.get("/feeds/search.atom", params={"q": q}).content)
+    assert feed.entries and not any(e.id.endswith(UNLISTED_ID) for e in feed.entries)
+    for f in ("/feeds/trending.atom", "/feeds/daily.atom"):
+        assert UNLISTED_ID.encode() not in client.get(f).content
+    paper = client.get(f"/papers/{HF_TOP[0]}").text
+    related = paper[paper.index("Similar papers"):]
+    assert "<li>" in related and UNLISTED_TITLE not in related
+    assert "2026" not in client.get(f"/papers/{UNLISTED_ID}").text.split("<dl")[1][:200]
+
+
+def test_the_bundled_sample_is_a_real_day_of_papers():
+    """Every record of the bundled sample is a paper a reader can open and place."""
+    from paperfeed.importer import sample_path
+    from paperfeed.sources import iter_file
+    from paperfeed.store.base import is_listable
+
+    papers = list(iter_file(sample_path()))
+    assert len(papers) == 61 and all(is_listable(p) for p in papers)
+    assert not any(":" in p.id for p in papers)
+
+
+def test_paper_page_shows_the_hugging_face_record(client):
+    html = client.get("/papers/2606.13392").text  # MiniMax Sparse Attention, HF-only
+    assert ">Hugging Face</a>" in html and ">Hf<" not in html
+    assert "AI summary (Hugging Face)" in html
+    assert 'href="https://github.com/MiniMax-AI/MSA"' in html and ">MiniMax-AI/MSA</a>" in html
+    assert "251 GitHub stars" in html
+    assert "103 upvotes, 4 comments" in html
+    assert "Organisation</dt><dd>MiniMax</dd>" in html
+    # HF gives no arXiv categories: its topics are shown, and the page says why.
+    assert "Hugging Face topics:" in html and 'class="tag"' in html
+    assert "Hugging Face listings carry no arXiv categories" in html
+    project = client.get("/papers/2606.13681").text
+    assert 'href="https://aiden0526.github.io/EvoArena/"' in project
+    assert "Project page" in project and "9 GitHub stars" in project
+    # A paper with arXiv categories shows them, and no "not known" line.
+    arxiv = client.get("/papers/2606.13515").text
+    assert 'href="/category/cs.CV"' in arxiv and "carry no arXiv categories" not in arxiv
+
+
+def test_unknown_arxiv_id_offers_to_fetch_it(client):
+    r = client.get("/papers/2607.00001")
+    assert r.status_code == 404
+    form = [a for t, a in Tags(r.text).tags if t == "form" and a.get("action") == "/submit"]
+    assert form and form[0]["method"] == "post"
+    hidden = [a for t, a in Tags(r.text).tags if t == "input" and a.get("name") == "paper_id"]
+    assert hidden[-1]["value"] == "2607.00001" and hidden[-1]["type"] == "hidden"
+    # Not an arXiv id: a plain 404, nothing to fetch.
+    plain = client.get("/papers/nope:1")
+    assert plain.status_code == 404 and 'action="/submit"' not in plain.text
 
 
 def test_math_renders_as_mathml_and_broken_math_as_source(client):
@@ -194,14 +295,14 @@ def test_math_renders_as_mathml_and_broken_math_as_source(client):
 
 
 def test_search_finds_expected_paper_and_shows_notes(client):
-    r = client.get("/search", params={"q": "Mixture of Shards parameter sharing"})
+    r = client.get("/search", params={"q": "EvoArena memory evolution"})
     assert r.status_code == 200
     html = r.text
     first = html.index('class="paper"')
-    assert "MoS: Unleashing Parameter Efficiency" in html[first : first + 2000]
+    assert "EvoArena: Tracking Memory Evolution" in html[first : first + 2000]
     # The search engine's notes (e.g. why semantic search is not used) are shown.
     assert 'class="notice"' in html
-    assert 'href="/feeds/search.atom?q=Mixture+of+Shards+parameter+sharing' in html
+    assert 'href="/feeds/search.atom?q=EvoArena+memory+evolution' in html
 
 
 def test_search_filters_and_paging(client, web_db, web_cache):
@@ -225,6 +326,41 @@ def test_category_page(client):
     r = client.get("/category/cs.CV")
     assert r.status_code == 200 and "MaskWAM" in r.text
     assert 'href="/feeds/category/cs.CV.atom"' in r.text
+
+
+def test_archive_pages_list_the_whole_archive(client):
+    """/category/cs lists every cs.* paper once (as the CLI's --category cs does)."""
+    cs = client.get("/api/papers", params={"limit": 100}).json()["papers"]
+    in_cs = {p["id"] for p in cs if any(c.split(".")[0] == "cs" for c in p["categories"])}
+    with_listed = {p["id"] for p in cs if p["published"] and p["authors"]}
+    r = client.get("/category/cs")
+    assert r.status_code == 200
+    assert f"{len(in_cs & with_listed)} papers in the cs archive (all its categories)" in r.text
+    assert "MaskWAM" in r.text and "An old-style identifier" not in r.text
+    math = client.get("/category/math")
+    assert math.status_code == 200
+    assert "1303.2033" in math.text  # cs.DS with math.NA
+    # math-ph is an archive of its own: a cs.LG + math-ph paper is not in math.
+    assert "2606.13568" not in math.text and "2606.13568" in client.get("/category/math-ph").text
+    feed = feedparser.parse(client.get("/feeds/category/cs.atom").content)
+    ids = [e.id for e in feed.entries]
+    assert len(ids) == len(set(ids)) == min(len(in_cs & with_listed), 100)
+    assert client.get("/category/xx").status_code == 404
+
+
+def test_abstracts_fold_the_same_way_on_short_and_long_pages(client, web_db, web_cache):
+    """A long abstract folds whether the page lists 2 papers or 25."""
+    short = client.get("/category/cs.DS").text  # 2 papers
+    assert "Sorting in" in short and short.count('<details class="abstract">') == 2
+    long = client.get(f"/daily/{HF_DAY}").text  # 25 papers
+    # Every abstract folds there but the planted hostile paper's, which is two lines long.
+    assert long.count('class="paper"') == 25 and long.count('<details class="abstract">') == 24
+    assert "Filler sentence." * 3 not in short  # folded: the rest is behind "more"
+    with fresh_client(web_db, web_cache, PAPERFEED_PAGE_SIZE="1") as c:
+        one = c.get(f"/daily/{HF_DAY}").text
+    assert one.count('<details class="abstract">') == 1
+    # The paper page shows it whole.
+    assert '<details class="abstract">' not in client.get(f"/papers/{MATH_ID}").text
 
 
 def test_static_pages(client):
@@ -329,12 +465,12 @@ def test_api_papers_cursor_walks_every_paper_once(client, web_db):
 
 
 def test_api_search_similar_daily(client):
-    s = client.get("/api/search", params={"q": "Mixture of Shards", "limit": 5}).json()
-    assert s["papers"][0]["id"] == "seed:01"
+    s = client.get("/api/search", params={"q": "EvoArena", "limit": 5}).json()
+    assert s["papers"][0]["id"] == HF_TOP[0]
     assert s["mode"] in ("hybrid", "keyword", "semantic") and isinstance(s["notes"], list)
     assert set(s["papers"][0]) == PUBLIC | {"day", "score"}
-    sim = client.get("/api/papers/seed:01/similar", params={"limit": 5}).json()
-    assert 0 < len(sim["papers"]) <= 5 and all(p["id"] != "seed:01" for p in sim["papers"])
+    sim = client.get(f"/api/papers/{HF_TOP[0]}/similar", params={"limit": 5}).json()
+    assert 0 < len(sim["papers"]) <= 5 and all(p["id"] != HF_TOP[0] for p in sim["papers"])
     old_sim = client.get(f"/api/papers/{OLD_ID}/similar")
     assert old_sim.status_code == 200
     day = client.get(f"/api/daily/{HF_DAY}").json()
@@ -396,8 +532,8 @@ def test_feed_contents(client):
     assert {e.id.rsplit("/", 1)[-1] for e in daily.entries} >= {"2606.13681", "2606.13515"}
     cat = feedparser.parse(client.get("/feeds/category/hep-th.atom").content)
     assert any(e.id.endswith(OLD_ID) for e in cat.entries)
-    search = feedparser.parse(client.get("/feeds/search.atom", params={"q": "Mixture of Shards"}).content)
-    assert search.entries[0].id == "http://testserver/papers/seed:01"
+    search = feedparser.parse(client.get("/feeds/search.atom", params={"q": "EvoArena"}).content)
+    assert search.entries[0].id == f"http://testserver/papers/{HF_TOP[0]}"
 
 
 def test_feed_ids_use_base_url_setting(web_db, web_cache):
@@ -519,6 +655,7 @@ def test_subscribe_records_a_pending_address(fresh_db, web_cache):
     with fresh_client(fresh_db, web_cache) as c:
         r = c.post("/subscribe", data={"email": "  Reader@Example.ORG "})
         assert r.status_code == 200 and "Reader@example.org" in r.text and "pending" in r.text
+        assert "is on the list. It is recorded as pending" in r.text
         again = c.post("/subscribe", data={"email": "reader@example.org"})
         assert again.status_code == 200 and "already" in again.text
         for bad in ("", "no-at-sign", "a@b", "a b@example.org", "<x>@example.org", "x" * 400):
@@ -551,7 +688,8 @@ def test_submit_fetches_from_arxiv_and_lists_today(tmp_path, web_cache, httpserv
     with fresh_client(
         fresh_db, web_cache, PAPERFEED_ARXIV_API_URL=url, PAPERFEED_HARVEST_INTERVAL="0"
     ) as c:
-        assert c.get("/papers/1601.00001").status_code == 404
+        missing = c.get("/papers/1601.00001")
+        assert missing.status_code == 404 and 'value="1601.00001"' in missing.text
         r = c.post("/submit", data={"paper_id": "https://arxiv.org/abs/1601.00001v1"})
         assert r.status_code == 200, r.text
         assert "Inelastic effects in molecular transport junctions" in r.text

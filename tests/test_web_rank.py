@@ -4,7 +4,7 @@ submissions, subscriptions, cursors) on a real SQLite file; and the HTML renderi
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import pytest
@@ -12,9 +12,9 @@ import pytest
 from paperfeed.errors import InputError, NotFoundError
 from paperfeed.models import Paper
 from paperfeed.rank import trending, trending_score
-from paperfeed.rank.trending import age_hours, window
+from paperfeed.rank.trending import age_hours, span_text, window
 from paperfeed.store import open_store
-from paperfeed.store.base import normalize_email
+from paperfeed.store.base import is_listable, normalize_email
 from paperfeed.web.render import render_math, safe_url, split_abstract
 
 
@@ -59,24 +59,26 @@ def test_age_hours_reads_days_and_times():
 
 
 # --- trending on a real store --------------------------------------------------------------
+NOW = datetime(2026, 6, 13, 9, 0, tzinfo=timezone.utc)
+
+
 def test_trending_ranks_votes_against_age(store):
     store.upsert_papers([
-        p("2606.00001", "2026-06-10T00:00:00Z", listed_on="2026-06-12", upvotes=10),
-        p("2606.00002", "2026-06-09T12:00:00Z"),  # own votes below; 3 days older
+        p("2606.00001", "2026-06-10T00:00:00Z", listed_on="2026-06-13", upvotes=30),
+        p("2606.00002", "2026-06-11T12:00:00Z"),  # own votes below; older
         p("2606.00003", "2026-06-11T00:00:00Z", listed_on="2026-06-12", upvotes=0),
-        p("2606.00004", "2026-06-12T06:00:00Z"),  # unvoted, newest arXiv paper
+        p("2606.00004", "2026-06-13T06:00:00Z"),  # unvoted, newest arXiv paper
         p("2606.00005", "2099-01-01T00:00:00Z", listed_on=None),  # a bad, future date
     ])  # fmt: skip
     for user in range(40):
         store.add_vote("2606.00002", user)
-    now = datetime(2026, 11, 28, tzinfo=timezone.utc)
-    t = trending(store, gravity=1.8, days=14, limit=10, now=now)
-    # Ages are measured to the end of the newest day with papers, not to "now".
-    assert t.as_of == datetime(2026, 6, 13, tzinfo=timezone.utc)
+    t = trending(store, gravity=1.8, days=3, limit=10, now=NOW, fill=1)
+    # Ages are measured to now; the window is the last three days, today included.
+    assert t.as_of == NOW and (t.start_day, t.end_day) == ("2026-06-11", "2026-06-14")
     order = [store.get_papers_by_pk([r.row.pk])[r.row.pk].paper.id for r in t.items]
-    # 10 upvotes a day old (0.028) beat 40 votes three and a half days old (0.013).
-    s1 = trending_score(10, 24, 1.8)
-    s2 = trending_score(40, 84, 1.8)
+    # 30 upvotes listed 9 hours ago beat 40 votes on a paper 45 hours old.
+    s1 = trending_score(30, 9, 1.8)
+    s2 = trending_score(40, 45, 1.8)
     assert s1 > s2
     assert order[:2] == ["2606.00001", "2606.00002"]
     # Unvoted papers follow, newest first; the future-dated paper is left out.
@@ -84,33 +86,120 @@ def test_trending_ranks_votes_against_age(store):
     assert "2606.00005" not in order and t.total == 4
     assert [r.score for r in t.items[:2]] == pytest.approx([s1, s2])
     # With low gravity the many votes win.
-    flat = trending(store, gravity=0.1, days=14, limit=10, now=now)
+    flat = trending(store, gravity=0.1, days=3, limit=10, now=NOW, fill=1)
     first = flat.items[0].row.pk
     assert store.get_papers_by_pk([first])[first].paper.id == "2606.00002"
     # Paging continues across the voted/unvoted boundary without repeats.
-    pages = [trending(store, 1.8, 14, limit=1, offset=i, now=now).items for i in range(5)]
+    pages = [trending(store, 1.8, 3, limit=1, offset=i, now=NOW, fill=1).items for i in range(5)]
     assert [len(x) for x in pages] == [1, 1, 1, 1, 0]
     assert len({x[0].row.pk for x in pages[:4]}) == 4
 
 
-def test_trending_window_counts_days_with_papers(store):
+def test_trending_window_widens_only_to_fill_a_first_page(store):
+    """Three papers a day for the last 40 days, and a voted paper from years ago: the window
+    doubles from 3 days until it holds a page, and the old paper never comes back."""
+    papers = [
+        p(f"2606.{d:02d}{k:03d}", (NOW - timedelta(days=d)).strftime("%Y-%m-%dT08:00:00Z"))
+        for d in range(40)
+        for k in range(3)
+    ]
+    papers.append(p("1606.00001", "2016-06-14T00:00:00Z", listed_on="2016-06-14", upvotes=500))
+    store.upsert_papers(papers)
+    w = window(store, 3, NOW, max_days=60, fill=9)
+    assert (w.days, w.start_day, w.end_day, w.stale) == (3, "2026-06-11", "2026-06-14", False)
+    w = window(store, 3, NOW, max_days=60, fill=10)  # 9 papers in 3 days: doubled once
+    assert (w.days, w.start_day) == (6, "2026-06-08")
+    w = window(store, 3, NOW, max_days=60, fill=1000)  # never fills: stops at the cap
+    assert (w.days, w.start_day) == (60, "2026-04-15")
+    t = trending(store, 1.8, 3, limit=25, offset=0, now=NOW, max_days=60, fill=25)
+    assert t.window.days == 12 and t.total == 36
+    every = [trending(store, 1.8, 3, 25, off, NOW, 60, 25).items for off in (0, 25, 50)]
+    ids_ = {store.get_papers_by_pk([r.row.pk])[r.row.pk].paper.id for page in every for r in page}
+    assert len(ids_) == 36 and "1606.00001" not in ids_  # pages 2-3: recent papers only
+    assert t.window_text == (
+        "Listed in the last 12 days (2–13 June 2026; widened from 3 to fill a page): "
+        "36 papers, most voted first."
+    )
+
+
+def test_trending_on_stale_data_shows_the_newest_days_and_says_so(store):
     store.upsert_papers([
-        p("2606.00001", "2026-06-12T00:00:00Z"),
-        p("2606.00002", "2026-06-01T00:00:00Z"),
-        p("2605.00003", "2026-05-01T00:00:00Z"),
+        p("2606.00001", "2026-06-12T00:00:00Z", listed_on="2026-06-12", upvotes=4),
+        p("2606.00002", "2026-06-11T00:00:00Z"),
+        p("2605.00003", "2026-05-01T00:00:00Z"),  # outside the window of the newest day
     ])  # fmt: skip
     now = datetime(2026, 11, 28, tzinfo=timezone.utc)
-    assert window(store, 2, now)[:2] == ("2026-06-01", "2026-06-13")
-    assert window(store, 3, now)[:2] == ("2026-05-01", "2026-06-13")
-    # Today's papers: ages run to now.
+    t = trending(store, 1.8, 3, limit=25, now=now, max_days=60, fill=2)
+    assert t.window.stale and (t.start_day, t.end_day) == ("2026-06-10", "2026-06-13")
+    # Ages run to the end of the newest day, as if it were then.
+    assert t.as_of == datetime(2026, 6, 13, tzinfo=timezone.utc) and t.total == 2
+    assert t.window_text == (
+        "Nothing was listed in the last 60 days, so this shows the newest papers here: "
+        "2 papers listed 10–12 June 2026, most voted first."
+    )
+    # Today's papers: ages run to now, and the window is back to the last days.
     store.upsert_papers([p("2611.00009", "2026-11-28T00:00:00Z")])
-    start, end, as_of = window(store, 1, now)
-    assert (start, end, as_of) == ("2026-11-28", "2026-11-29", now)
+    t = trending(store, 1.8, 1, limit=25, now=now, max_days=1)
+    assert (t.start_day, t.end_day, t.as_of, t.window.stale) == (
+        "2026-11-28", "2026-11-29", now, False
+    )
+    assert t.window_text == "Listed today (28 November 2026): 1 paper, most voted first."
+
+
+def test_window_words():
+    assert span_text(date(2026, 6, 12), date(2026, 6, 12)) == "12 June 2026"
+    assert span_text(date(2026, 11, 29), date(2026, 12, 1)) == "29 November – 1 December 2026"
+    assert span_text(date(2025, 12, 30), date(2026, 1, 2)) == "30 December 2025 – 2 January 2026"
 
 
 def test_empty_store_trending(store):
-    t = trending(store, 1.8, 14, 10)
-    assert t.items == [] and t.total == 0
+    t = trending(store, 1.8, 3, 10)
+    assert t.items == [] and t.total == 0 and t.window_text == "No papers listed yet."
+
+
+# --- which papers are listed at all ---------------------------------------------------------
+def test_only_listable_papers_are_listed(store):
+    """A record without a date, without authors, or with a namespaced id and no DOI is not a
+    paper a reader can open and place: no listing, category or trending page shows it."""
+    good = p("2606.00001", "2026-06-12T00:00:00Z", listed_on="2026-06-12", upvotes=9)
+    no_authors = p("2606.00002", "2026-06-12T00:00:00Z", listed_on="2026-06-12", upvotes=50)
+    no_authors.authors = []
+    no_date = p("2606.00003", None)
+    seed = Paper(id="seed:64", title="A title from a listing page", abstract="text", source="seed")
+    beir = p("scifact:4983", "2026-06-12T00:00:00Z")  # dated, with authors, but nothing to open
+    doi = p("doi:10.1000/x", "2026-06-12T00:00:00Z")
+    doi.doi = "10.1000/x"
+    store.upsert_papers([good, no_authors, no_date, seed, beir, doi])
+    listable = {x.id for x in (good, no_authors, no_date, seed, beir, doi) if is_listable(x)}
+    assert listable == {"2606.00001", "doi:10.1000/x"}
+    pks = {x.id: store.get_paper(x.id).pk for x in (good, no_authors, no_date, seed, beir, doi)}
+    assert store.listable_pks(list(pks.values())) == {pks[i] for i in listable}  # SQL == Python
+    rows, total = store.feed_entries("2026-01-01", "2027-01-01", 10)
+    assert set(ids(store, rows)) == listable and total == 2
+    assert store.feed_count("2026-01-01", "2027-01-01") == 2
+    rows, total = store.category_entries("cs.LG", 10)
+    assert set(ids(store, rows)) == listable and total == 2
+    t = trending(store, 1.8, 3, 10, now=NOW)
+    assert [store.get_papers_by_pk([r.row.pk])[r.row.pk].paper.id for r in t.items][0] == "2606.00001"
+    assert t.total == 2  # the 50-upvote paper without authors does not compete
+    assert store.feed_recent_days("2027-01-01", 5) == ["2026-06-12"]
+
+
+def test_archive_listing(store):
+    store.upsert_papers([
+        p("2606.00001", "2026-06-01T00:00:00Z", cats=("cs.LG", "cs.CV")),  # twice in cs
+        p("2606.00002", "2026-06-02T00:00:00Z", cats=("math.AP",)),
+        p("2606.00003", "2026-06-03T00:00:00Z", cats=("math-ph", "cs.DS")),
+        p("2606.00004", "2026-06-04T00:00:00Z", cats=("hep-th",)),
+    ])  # fmt: skip
+    rows, total = store.category_entries("cs", 10)
+    assert ids(store, rows) == ["2606.00003", "2606.00001"] and total == 2
+    rows, total = store.category_entries("cs", 1, 1)  # the count, when the page is not all
+    assert ids(store, rows) == ["2606.00001"] and total == 2
+    rows, _ = store.category_entries("math", 10)
+    assert ids(store, rows) == ["2606.00002"]  # math-ph is an archive of its own
+    assert ids(store, store.category_entries("hep-th", 10)[0]) == ["2606.00004"]
+    assert store.has_category("cs") and store.has_category("math") and not store.has_category("q-bio")
 
 
 # --- listings: which day a paper is on -----------------------------------------------------

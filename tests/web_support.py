@@ -32,6 +32,10 @@ XSS_ABSTRACT = (
 )
 MATH_ID = "2606.99002"
 OLD_ID = "hep-th/9901001"
+# A record like those scraped from the seed listing page: a title and an abstract, no arXiv id,
+# authors or date. It stays reachable by its id but must not crowd listings, search or feeds.
+UNLISTED_ID = "seed:01"
+UNLISTED_TITLE = "MoS: Unleashing Parameter Efficiency of Low-Rank Adaptation with Mixture of Shards"
 
 PLANTED = [
     Paper(
@@ -68,6 +72,15 @@ PLANTED = [
         published="1999-01-01T00:00:00Z",
         updated="1999-02-01T00:00:00Z",
         source="arxiv-oai",
+    ),
+    Paper(
+        id=UNLISTED_ID,
+        title=UNLISTED_TITLE,
+        # Words of the HF sample's agent and memory papers, so search and similar papers would
+        # rank it high if it were not left out.
+        abstract="LLM agents with memory evolution in dynamic environments: tracking memory "
+        "evolution for robust LLM agents, benchmarks of agent memory and safety.",
+        source="seed",
     ),
 ]
 
