@@ -1,5 +1,7 @@
 """End to end: `paperfeed serve` as a real process on loopback, driven by headless Chromium
-(Debian's /usr/bin/chromium through Playwright). Screenshots land in each test's tmp_path.
+(Debian's /usr/bin/chromium through Playwright). Screenshots of the home page, a day, a paper
+page and search, on a desktop (1280 px) and a phone (390 px), land in $PAPERFEED_SCREENSHOTS
+(default tests/screenshots/, git-ignored) for a person to look at.
 
 Also here, without a browser: `serve` prints its URL and serves, with one worker and with
 several (whose settings travel through the environment)."""
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -25,6 +28,8 @@ from tests.web_support import (
 )
 
 CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(os.environ.get("PAPERFEED_SCREENSHOTS") or Path(__file__).parent / "screenshots")
+VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
 ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -70,6 +75,12 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return SHOTS
+
+
 def titles(pg) -> list[str]:
     return [t.strip() for t in pg.locator("article.paper h2.title a").all_inner_texts()]
 
@@ -95,10 +106,10 @@ def test_home_lists_the_sample_papers(served, page, tmp_path):
 
 def test_search_returns_the_expected_paper(served, page, tmp_path):
     page.goto(served.url + "/")
-    page.fill("header form.search input[name=q]", "mixture of shards low-rank adaptation")
+    page.fill("header form.search input[name=q]", "EvoArena memory evolution")
     page.press("header form.search input[name=q]", "Enter")
-    page.wait_for_url(re.compile(r"/search\?q=mixture"))
-    assert titles(page)[0].startswith("MoS: Unleashing Parameter Efficiency")
+    page.wait_for_url(re.compile(r"/search\?q=EvoArena"))
+    assert titles(page)[0].startswith("EvoArena: Tracking Memory Evolution")
     page.screenshot(path=tmp_path / "search.png", full_page=True)
     assert (tmp_path / "search.png").exists()
 
@@ -145,6 +156,39 @@ def test_paper_page_with_math(served, page, tmp_path):
     assert page.locator("h1 math").count() == 1
     page.screenshot(path=tmp_path / "paper-math.png")
     assert (tmp_path / "paper-math.png").exists()
+
+
+SCREENS = {
+    "home": "/",
+    "day": f"/daily/{HF_DAY}",
+    "paper": "/papers/2606.13392",  # an HF paper: AI summary, GitHub stars, topics
+    "search": "/search?q=agents+memory",
+}
+
+
+@pytest.mark.parametrize("device", list(VIEWPORTS))
+def test_screenshots_of_the_main_pages(served, browser, shots, device):
+    """The pages a new user sees first, as a desktop and a phone show them: saved for a person
+    to look at, and checked for what a look would catch (content, nothing wider than the
+    screen, no script errors)."""
+    w, h = VIEWPORTS[device]
+    context = browser.new_context(viewport={"width": w, "height": h}, is_mobile=device == "phone")
+    try:
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        for name, path in SCREENS.items():
+            resp = pg.goto(served.url + path)
+            assert resp.status == 200, path
+            assert pg.evaluate("document.documentElement.scrollWidth") <= w, (name, device)
+            out = shots / f"{name}-{device}.png"
+            pg.screenshot(path=out, full_page=True)
+            assert out.stat().st_size > 10_000
+            if name in ("home", "day", "search"):
+                assert len(titles(pg)) >= 5, name
+        assert errors == []
+    finally:
+        context.close()
 
 
 # --- serve without a browser ---------------------------------------------------------------
