@@ -107,7 +107,7 @@ def test_versionless_source_fills_gaps_but_never_overwrites(db_path):
     assert got.paper.doi == "10.1/x"  # gap filled
     assert set(got.paper.links) == {"abs", "hf"}
     assert got.sources == ["arxiv-api", "hf-daily"]
-    assert got.listings == [{"day": "2024-01-03", "upvotes": 7, "num_comments": 2}]
+    assert got.listings == [{"day": "2024-01-03", "upvotes": 7, "num_comments": 2, "fields": {}}]
     # the same listing again: unchanged; more upvotes: updated
     assert s.upsert_papers([hf]).unchanged == 1
     hf.upvotes = 9

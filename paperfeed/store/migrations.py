@@ -153,6 +153,16 @@ _HF_FIELDS = """
 ALTER TABLE hf_listings ADD COLUMN fields TEXT NOT NULL DEFAULT '{}';
 """
 
+# Papers that are not listable (store.base.is_listable: no date, no authors, or a namespaced
+# id without a DOI). Few or none in an arXiv database, so the index is tiny and an import of
+# listable papers adds nothing to it; it lets a category count subtract them without reading
+# every paper row of the category. The condition is sqlite_feed.LISTABLE, spelled out here
+# because a shipped step never changes.
+_UNLISTED_INDEX = """
+CREATE INDEX papers_unlisted ON papers(pk) WHERE NOT (published IS NOT NULL AND published <> ''
+    AND authors <> '[]' AND (instr(id, ':') = 0 OR doi IS NOT NULL));
+"""
+
 # Search: stored vectors per embedding model (the source the vector indexes are rebuilt
 # from), and checkpoints of resumable indexing. ``seq`` orders writes per model so a vector
 # index beside the database can follow new rows incrementally; ``text_hash`` lets a paper
@@ -232,6 +242,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     # --- web (votes, submissions, pending subscriptions) migrations: append below, "03xx_..." ---
     ("0301_web_votes_submissions_subscriptions", _WEB),
     ("0302_hf_listing_fields", _HF_FIELDS),
+    ("0303_papers_unlisted_index", _UNLISTED_INDEX),
     # --- readers (accounts, library, follows, saved searches) migrations: "04xx_..." ---
     ("0401_readers_users_sessions_tokens", _READERS),
     # --- digest (subscriptions, digests, outbox) migrations: "05xx_..." ---

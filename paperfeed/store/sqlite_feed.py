@@ -205,28 +205,57 @@ class FeedMixin:
             category, category + ".", category + "/",
         )  # fmt: skip
 
+    # Walk the papers by date and keep those of the category (their ``categories`` text holds
+    # it, or for an archive one of its categories) when the category is common enough that a
+    # page fills after a few rows; else sort the category's own rows.
+    _WALK_SHARE = 50  # walk when the category holds at least 1 paper in 50
+
     def category_entries(
         self, category: str, limit: int, offset: int = 0
     ) -> tuple[list[FeedRow], int]:
         where, args = self._category_where(category)
-        # A paper of two categories of one archive is listed once.
-        papers = (
-            "SELECT DISTINCT p.pk AS pk, p.published AS pub "
-            f"FROM paper_categories c JOIN papers p ON p.pk = c.paper_pk WHERE {where} AND {LISTABLE}"
-        )
+        # The same test on the papers row: its ``categories`` text holds the category, or for
+        # an archive one of its categories (" cs." or the bare " cs ").
+        cats = "(' ' || p.categories || ' ')"
+        if "." in category:
+            has, has_args = f"instr({cats}, ?) > 0", (f" {category} ",)
+        else:
+            has = f"(instr({cats}, ?) > 0 OR instr({cats}, ?) > 0)"
+            has_args = (f" {category}.", f" {category} ")
         with self._lock:
-            # The page first, then the votes of its papers only.
-            rows = self.conn.execute(
-                "SELECT pk, substr(pub, 1, 10), pub, " + _VOTES.format(pk="pk") + " FROM ("
-                f"{papers} ORDER BY pub DESC, pk DESC LIMIT ? OFFSET ?"
-                ") ORDER BY pub DESC, pk DESC",
-                args + (limit, offset),
-            ).fetchall()
-            if offset == 0 and len(rows) < limit:
-                total = len(rows)
+            c = self.conn
+            # Exact count from the category index alone: its papers, less the (few) unlisted
+            # ones, found through the partial index papers_unlisted.
+            n = c.execute(f"SELECT count(DISTINCT c.paper_pk) FROM paper_categories c WHERE {where}",
+                          args).fetchone()[0]  # fmt: skip
+            unlisted = c.execute(
+                f"SELECT count(*) FROM papers p INDEXED BY papers_unlisted WHERE NOT {LISTABLE} "
+                f"AND {has}",
+                has_args,
+            ).fetchone()[0]
+            stored = c.execute("SELECT coalesce(max(pk), 0) FROM papers").fetchone()[0]
+            if n and n * self._WALK_SHARE >= stored:
+                page = (
+                    "SELECT p.pk AS pk, p.published AS pub FROM papers p INDEXED BY papers_published "
+                    f"WHERE p.published IS NOT NULL AND {has} AND {LISTABLE} "
+                    "ORDER BY p.published DESC, p.pk DESC LIMIT ? OFFSET ?"
+                )
+                page_args = has_args + (limit, offset)
             else:
-                total = self.conn.execute(f"SELECT count(*) FROM ({papers})", args).fetchone()[0]
-        return [FeedRow(*r) for r in rows], total
+                # A paper of two categories of one archive is listed once.
+                page = (
+                    "SELECT DISTINCT p.pk AS pk, p.published AS pub FROM paper_categories c "
+                    f"JOIN papers p ON p.pk = c.paper_pk WHERE {where} AND {LISTABLE} "
+                    "ORDER BY pub DESC, pk DESC LIMIT ? OFFSET ?"
+                )
+                page_args = args + (limit, offset)
+            # The page first, then the votes of its papers only.
+            rows = c.execute(
+                "SELECT pk, substr(pub, 1, 10), pub, " + _VOTES.format(pk="pk") + f" FROM ({page}) "
+                "ORDER BY pub DESC, pk DESC",
+                page_args,
+            ).fetchall()
+        return [FeedRow(*r) for r in rows], n - unlisted
 
     def has_category(self, category: str) -> bool:
         where, args = self._category_where(category)
