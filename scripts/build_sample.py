@@ -8,7 +8,7 @@ source record (the importer merges records of the same paper).
 
 The 77 papers of the seed listing are left out: the listing gives only titles and abstracts
 (no arXiv id, authors or date), so a reader could neither open nor place them, and they would
-crowd search results and similar-paper lists. The search tests use them from tests/data.
+crowd search results and similar-paper lists (they stay in ../shared/data/seed-listing).
 
     .venv/bin/python scripts/build_sample.py
 """
