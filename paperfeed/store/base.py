@@ -281,12 +281,13 @@ def merge_papers(old: Paper, new: Paper, prefer_new: bool | None = None) -> Pape
     return merged
 
 
-def is_listable(p: Paper) -> bool:
+def is_listable(p: Paper, withdrawn: bool = False) -> bool:
     """Whether a paper belongs in listings, trending, feeds and similar-paper lists: a record a
-    reader can open and place, with a date, at least one author, and an arXiv id or a DOI.
-    Benchmark documents (``scifact:4983``) and titles scraped from a listing page fail it.
-    The SQL twin is ``sqlite_feed.LISTABLE``; keep the two in step."""
-    return bool(p.published and p.authors and (":" not in p.id or p.doi))
+    reader can open and place, with a date, at least one author, and an arXiv id or a DOI, and
+    not withdrawn by its source (``StoredPaper.withdrawn``). Benchmark documents
+    (``scifact:4983``) and titles scraped from a listing page fail it. The SQL twin is
+    ``sqlite_feed.LISTABLE``; keep the two in step."""
+    return bool(not withdrawn and p.published and p.authors and (":" not in p.id or p.doi))
 
 
 class Store(ABC):

@@ -116,7 +116,7 @@ def hits_to_entries(store: Store, hits: list[Hit]) -> list[Entry]:
     out = []
     for h in hits:
         sp = papers.get(h.pk) if h.pk else store.get_paper(h.id)
-        if sp is not None and is_listable(sp.paper):
+        if sp is not None and is_listable(sp.paper, sp.withdrawn):
             out.append(
                 Entry(
                     paper=sp.paper,
