@@ -393,7 +393,8 @@ def test_new_papers_wait_for_the_index_and_the_cli_catches_up_saying_so(env):
     store, s = env
     ki_rev = KeywordIndex(Path(s.db + ".index") / "keyword").rev
     store.upsert_papers([Paper(id="2601.00001", title="Zyxwvut spectroscopy of axions",
-                               abstract="We look for zyxwvut.", source="test")])
+                               abstract="We look for zyxwvut.", authors=["A. Tester"],
+                               published="2026-01-01T00:00:00Z", source="test")])
     # A web search (catch_up=None) never writes: it answers from the index and says why
     # the new paper is missing.
     res = search(store, "zyxwvut", settings=s)
@@ -483,7 +484,8 @@ def test_keyword_index_catches_up_in_bounded_steps(env):
     for t in range(3):
         store.upsert_papers([
             Paper(id=f"2602.{t:01d}{i:04d}", title=f"Quokkaband batch {t} paper {i}",
-                  abstract="Quokkaband studies.", source="test")
+                  abstract="Quokkaband studies.", authors=["Q. Uokka"],
+                  published="2026-02-01T00:00:00Z", source="test")
             for i in range(40)
         ])  # fmt: skip
     engine = get_engine(store, s)
@@ -510,7 +512,8 @@ def test_background_follower_indexes_new_papers(env):
     follower.start()
     try:
         store.upsert_papers([Paper(id="2603.00001", title="Wombatology of cold atoms",
-                                   abstract="Wombatology.", source="test")])
+                                   abstract="Wombatology.", authors=["W. Ombat"],
+                                   published="2026-03-01T00:00:00Z", source="test")])
         deadline = time.monotonic() + 20
         while not search(store, "wombatology", mode="keyword", settings=s).hits:
             assert time.monotonic() < deadline, "the follower did not index the new paper"
@@ -593,7 +596,8 @@ def test_cli_search_bounds_dash_dates_and_output(env, cli, model_cache):
     assert re.search(r"^\d+ results?$", proc.stderr, re.M)
     # A new paper: the CLI indexes it first and says so, so `paperfeed index` after it
     # reporting 0 keyword papers is no surprise.
-    store.upsert_papers([Paper(id="2604.00001", title="Numbatology", abstract="x", source="t")])
+    store.upsert_papers([Paper(id="2604.00001", title="Numbatology", abstract="x", source="t",
+                               authors=["N. Umbat"], published="2026-04-01T00:00:00Z")])
     proc = cli("search", "numbatology", "--mode", "keyword", env=env_)
     assert "note: indexed 1 new paper first." in proc.stderr and "2604.00001" in proc.stdout
     proc = cli("similar", "2604.00001", env=env_)

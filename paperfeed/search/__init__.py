@@ -77,8 +77,15 @@ def _filters(category, since, until, author) -> Filters:
     return f
 
 
-def _hits(store: Store, ranked: list[tuple[int, float | None]]) -> list[Hit]:
-    papers = store.get_papers_by_pk([pk for pk, _ in ranked])
+def _hits(
+    store: Store, ranked: list[tuple[int, float | None]], listable_only: bool = True
+) -> list[Hit]:
+    # Only papers a reader can open (a date, authors, a real id, not withdrawn): records such
+    # as the seed listing's must not crowd results (store.base.is_listable). Benchmarks
+    # (BEIR corpora: no dates, no authors) rank everything.
+    pks = [pk for pk, _ in ranked]
+    ok = store.listable_pks(pks) if listable_only else set(pks)
+    papers = store.get_papers_by_pk([pk for pk in pks if pk in ok])
     return [
         Hit(papers[pk].paper.id, None if s is None else round(float(s), 6), pk, papers[pk])
         for pk, s in ranked
@@ -108,6 +115,7 @@ def search(
     author: str | None = None,
     settings: Settings | None = None,
     catch_up: int | None = None,
+    listable_only: bool = True,
 ) -> SearchResponse:
     """Rank papers for ``query``. Never raises on odd query text: returns no hits instead.
 
@@ -141,7 +149,7 @@ def search(
     engine = get_engine(store, settings)
     ranked = engine.search(store, query or "", mode, offset + limit, filters, catch_up)
     return SearchResponse(
-        _hits(store, ranked.pks[offset : offset + limit]),
+        _hits(store, ranked.pks[offset : offset + limit], listable_only),
         ranked.mode,
         ranked.total,
         notes + ranked.notes,

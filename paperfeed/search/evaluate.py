@@ -136,7 +136,7 @@ def run_eval(
     notes: list[str] = []
     for qid, text in queries.items():
         t0 = time.perf_counter()
-        res = search(store, text, mode=mode, limit=k, settings=settings)
+        res = search(store, text, mode=mode, limit=k, settings=settings, listable_only=False)
         times.append((time.perf_counter() - t0) * 1000)
         modes.add(res.mode)
         for n in res.notes:
