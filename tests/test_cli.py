@@ -22,7 +22,7 @@ OAI_DC = DATA / "arxiv-api-fixtures" / "oai" / "atomiklabs_listrecords_oai_dc_cs
 def test_import_counts_per_format_and_idempotent(cli):
     proc, out = cli.json("import", str(SNAPSHOT), str(HF), str(ATOM_2026), str(OAI_DC))
     assert proc.returncode == 0, proc.stderr
-    assert out == {"added": 200 + 30 + 5 + 5, "updated": 0, "unchanged": 0, "rejected": 0, "errors": []}
+    assert out == {"added": 200 + 30 + 5 + 5, "updated": 0, "unchanged": 0, "rejected": 0, "files_unreadable": 0, "errors": []}
     proc, out = cli.json("import", str(SNAPSHOT), str(HF), str(ATOM_2026), str(OAI_DC))
     assert out["added"] == 0 and out["updated"] == 0 and out["unchanged"] == 240
     _, stats = cli.json("stats")

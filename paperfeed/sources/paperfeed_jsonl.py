@@ -13,6 +13,7 @@ import orjson
 
 from ..ids import parse_arxiv_id
 from ..models import Paper, Rejected
+from .limits import DEFAULT_LIMITS, Limits, Overlong, overlong_why, problem
 from .text import clean, day_of, parse_date
 
 __all__ = ["parse_paperfeed", "paperfeed_record", "FORMAT"]
@@ -77,9 +78,14 @@ def paperfeed_record(d: object) -> Paper:
     return Paper(**kw)
 
 
-def parse_paperfeed(lines: Iterable[bytes], where: str) -> Iterator[Paper | Rejected]:
+def parse_paperfeed(
+    lines: Iterable[bytes | Overlong], where: str, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[Paper | Rejected]:
     """Yield a Paper per line, or a Rejected at ``where:LINE``."""
     for lineno, line in enumerate(lines, 1):
+        if type(line) is Overlong:
+            yield Rejected(f"{where}:{lineno}", overlong_why(line, limits))
+            continue
         if not line or line.isspace():
             continue
         try:
@@ -88,6 +94,13 @@ def parse_paperfeed(lines: Iterable[bytes], where: str) -> Iterator[Paper | Reje
             yield Rejected(f"{where}:{lineno}", f"malformed JSON: {exc}")
             continue
         try:
-            yield paperfeed_record(d)
+            p = paperfeed_record(d)
+            why = problem(p, limits)
         except (ValueError, TypeError, AttributeError) as exc:
-            yield Rejected(f"{where}:{lineno}", str(exc))
+            why = str(exc)
+        except Exception as exc:  # noqa: BLE001 - any fault of one record rejects only it
+            why = f"unreadable record: {type(exc).__name__}: {exc}"
+        if why is None:
+            yield p
+        else:
+            yield Rejected(f"{where}:{lineno}", why)
