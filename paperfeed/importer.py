@@ -316,6 +316,8 @@ def _estimate_records(path: str | Path) -> int:
     """Roughly how many records a file holds, from its size: a snapshot line is about 2 KB,
     and gzip shrinks them about five times. Only used to tell a bulk load from a small one."""
     size = _size(path)
+    if not os.path.isfile(path):
+        return 0  # reported when it is read; opening a pipe here would block
     try:
         with open(path, "rb") as f:
             gz = f.read(2) == b"\x1f\x8b"
