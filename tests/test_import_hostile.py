@@ -492,3 +492,26 @@ def test_categories():
         assert category_problem(ok) is None, ok
     for bad in ["", " cs.LG", "a<b", "cs/LG", 'x"', "x&y", "a\nb", "x" * 101]:
         assert category_problem(bad) is not None, bad
+
+
+def test_xml_tag_longer_than_the_cap_stops_that_document_only(tmp_path):
+    # expat holds a whole start tag before reporting it, so a huge attribute cannot be
+    # capped like text: reading stops there, the records before it land, the next file too.
+    head = _oai(_oai_record("2401.00001") + '<record x="').split("<resumptionToken")[0]
+    f = tmp_path / "attr.xml"
+    f.write_text(head + "a" * 2 * DEFAULT_LIMITS.max_record_bytes + '"/></ListRecords></OAI-PMH>')
+    nxt = tmp_path / "next.xml"
+    nxt.write_text(_oai(_oai_record("2401.00002")))
+    rep = _import(tmp_path / "t.db", [f, nxt])
+    assert (rep.added, rep.rejected) == (2, 1)
+    assert rep.errors[0].where == str(f) and "runs on past max_record_bytes" in rep.errors[0].why
+
+
+def test_a_first_snapshot_line_longer_than_the_sniffed_bytes_is_still_detected(tmp_path):
+    rec = json.loads(LINES[0])
+    rec["authors_parsed"] = [["Author", f"N{i}", ""] for i in range(8000)]  # ~150 kB
+    f = tmp_path / "wide.jsonl"
+    f.write_bytes(json.dumps(rec).encode() + b"\n" + LINES[1])
+    papers, rejected = _papers_and_rejected(f)
+    assert [len(p.authors) for p in papers] == [8000, len(json.loads(LINES[1])["authors_parsed"])]
+    assert rejected == []

@@ -165,6 +165,10 @@ def _sniff(head: bytes, complete: bool) -> tuple[str | None, str]:
         except orjson.JSONDecodeError:
             if b'"paper"' in text:
                 return "hf-daily", ""
+            if not complete and b"\n" not in text and b'"submitter":' in text[:4096]:
+                # One snapshot line longer than the sniffed bytes (thousands of authors, or
+                # a hostile one): its opening keys still say what it is.
+                return "arxiv-snapshot", ""
         return None, why
     return None, f"it starts with {text[:16]!r}, which is neither XML nor JSON"
 

@@ -17,7 +17,7 @@ from ..ids import parse_arxiv_id
 from ..models import Paper, Rejected
 from .limits import DEFAULT_LIMITS, Limits, checked, overlong_why
 from .text import arxiv_links, clean, first_doi, join_initials, parse_date
-from .xmlsafe import ParseError, UnsafeXMLError, iter_elements, oversize_of, syntax_error
+from .xmlsafe import OversizeTagError, ParseError, UnsafeXMLError, iter_elements, oversize_of, syntax_error
 
 __all__ = ["FeedInfo", "parse_atom", "read_atom_page", "feed_info", "SOURCE"]
 
@@ -132,7 +132,7 @@ def parse_atom(
                     setattr(info, _INFO_TAGS[elem.tag], int((elem.text or "").strip()))
                 except ValueError:
                     pass  # a garbled count only loses paging hints, not papers
-    except UnsafeXMLError as exc:
+    except (UnsafeXMLError, OversizeTagError) as exc:
         yield Rejected(where, str(exc))
     except ParseError as exc:
         line, why = syntax_error(exc)

@@ -19,7 +19,7 @@ from ..models import Paper, Rejected
 from .limits import DEFAULT_LIMITS, Limits, category_problem, checked, overlong_why
 from .taxonomy import subject_to_category
 from .text import arxiv_links, clean, first_doi, join_initials, parse_date
-from .xmlsafe import ParseError, UnsafeXMLError, iter_elements, local_name, oversize_of, syntax_error
+from .xmlsafe import OversizeTagError, ParseError, UnsafeXMLError, iter_elements, local_name, oversize_of, syntax_error
 
 __all__ = ["ResumptionToken", "OaiPage", "DeletedRecord", "parse_oai", "read_oai_page", "page_info", "SOURCE"]
 
@@ -274,7 +274,7 @@ def parse_oai(
                     page.errors.append((code, message))
                 if code != "noRecordsMatch":
                     yield Rejected(here, f"OAI-PMH error {code}: {message}".rstrip(": "))
-    except UnsafeXMLError as exc:
+    except (UnsafeXMLError, OversizeTagError) as exc:
         yield Rejected(where, str(exc))
     except ParseError as exc:
         line, why = syntax_error(exc)

@@ -24,6 +24,7 @@ __all__ = [
     "iter_elements",
     "local_name",
     "oversize_of",
+    "OversizeTagError",
     "syntax_error",
 ]
 
@@ -44,6 +45,40 @@ def local_name(tag: str) -> str:
 _ELEMENT_COST = 64
 # The attribute an oversized record carries instead of its children (see oversize_of).
 _OVERSIZE = "{urn:paperfeed}oversize"
+
+
+class _TagGuard:
+    """Reads the document for iterparse and stops it when one tag (or a comment or CDATA
+    section) runs on past ``max_bytes``: expat holds a whole start tag, attributes and all,
+    before it reports any of it, so a huge attribute value could not be capped later. A
+    legitimate record is far smaller than the cap, so only a hostile document trips this.
+    """
+
+    def __init__(self, source: BinaryIO, max_bytes: int) -> None:
+        self._source = source
+        self._max = max_bytes
+        self._run = 0  # bytes since the last "<" that no ">" has closed yet
+        self._inside = False
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._source.read(n)
+        lt, gt = chunk.rfind(b"<"), chunk.rfind(b">")
+        if lt > gt:
+            self._inside, self._run = True, len(chunk) - lt
+        elif gt >= 0:
+            self._inside, self._run = False, 0
+        elif self._inside:
+            self._run += len(chunk)
+        if self._run > self._max:
+            raise OversizeTagError(
+                f"a tag, comment or CDATA section runs on past max_record_bytes "
+                f"({self._max:,} bytes); the rest of the document is not read"
+            )
+        return chunk
+
+
+class OversizeTagError(PaperfeedError):
+    """One tag of the document is longer than the record cap; reading stops there."""
 
 
 def oversize_of(elem: Element) -> int | None:
@@ -131,6 +166,7 @@ def iter_elements(
     """
     if isinstance(source, (bytes, bytearray)):
         source = BytesIO(source)
+    source = _TagGuard(source, max_bytes)  # type: ignore[assignment]
     tracker = _LineTracker(frozenset(tags), max_bytes)
     # DOCTYPEs without entities are harmless and some servers send them, so only entities
     # and external references are forbidden (the defusedxml defaults).
