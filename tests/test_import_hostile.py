@@ -515,3 +515,21 @@ def test_a_first_snapshot_line_longer_than_the_sniffed_bytes_is_still_detected(t
     papers, rejected = _papers_and_rejected(f)
     assert [len(p.authors) for p in papers] == [8000, len(json.loads(LINES[1])["authors_parsed"])]
     assert rejected == []
+
+
+def test_links_read_from_input_are_capped(tmp_path):
+    from paperfeed.sources.hf import parse_hf
+
+    long_url = "https://example.org/" + "x" * DEFAULT_LIMITS.max_field_chars
+    items = [
+        {"paper": {"id": "2401.00001", "title": "T", "githubRepo": long_url}},
+        {"paper": {"id": "2401.00002", "title": "T", "githubRepo": "https://github.com/a/b"}},
+    ]
+    bad, good = parse_hf(json.dumps(items).encode(), "daily.json")
+    assert isinstance(bad, Rejected) and bad.where == "daily.json:item 1"
+    assert "githubRepo" in bad.why and "over max_field_chars" in bad.why
+    assert isinstance(good, Paper) and good.links["code"] == "https://github.com/a/b"
+    f = tmp_path / "own.jsonl"
+    f.write_text(json.dumps({"id": "seed:1", "title": "T", "links": {"x": long_url}}))
+    _, (r,) = _papers_and_rejected(f)
+    assert "over max_field_chars" in r.why

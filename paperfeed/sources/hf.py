@@ -15,7 +15,7 @@ import orjson
 
 from ..ids import parse_arxiv_id
 from ..models import Paper, Rejected
-from .limits import DEFAULT_LIMITS, Limits, problem
+from .limits import DEFAULT_LIMITS, Limits, link_problem, problem
 from .text import arxiv_links, clean, day_of, parse_date
 
 __all__ = ["parse_hf", "hf_item", "SOURCE"]
@@ -48,7 +48,7 @@ def _author(a: object) -> str | None:
     return None
 
 
-def hf_item(item: object) -> Paper:
+def hf_item(item: object, limits: Limits = DEFAULT_LIMITS) -> Paper:
     """One daily-papers item -> Paper; raises ValueError/TypeError when it is not one."""
     if not isinstance(item, dict):
         raise _Bad("item is not a JSON object")
@@ -77,6 +77,9 @@ def hf_item(item: object) -> Paper:
     for key, field in (("code", "githubRepo"), ("project", "projectPage")):
         url = _str(paper, field)
         if url:
+            why = link_problem(key, url.strip(), limits)
+            if why:
+                raise _Bad(f"{base}: {field}: {why}")
             links[key] = url.strip()
     return Paper(
         id=base,
@@ -129,7 +132,7 @@ def parse_hf(
         return
     for n, item in enumerate(body, 1):
         try:
-            p = hf_item(item)
+            p = hf_item(item, limits)
             why = problem(p, limits)
         except _Bad as exc:
             why = str(exc)

@@ -13,7 +13,7 @@ import orjson
 
 from ..ids import parse_arxiv_id
 from ..models import Paper, Rejected
-from .limits import DEFAULT_LIMITS, Limits, Overlong, overlong_why, problem
+from .limits import DEFAULT_LIMITS, Limits, Overlong, link_problem, overlong_why, problem
 from .text import clean, day_of, parse_date
 
 __all__ = ["parse_paperfeed", "paperfeed_record", "FORMAT"]
@@ -33,7 +33,7 @@ def _str_list(d: dict, key: str) -> list[str]:
     return [c for x in v if (c := clean(x))]
 
 
-def paperfeed_record(d: object) -> Paper:
+def paperfeed_record(d: object, limits: Limits = DEFAULT_LIMITS) -> Paper:
     """One decoded line -> Paper; raises ValueError naming the bad field."""
     if not isinstance(d, dict):
         raise ValueError("line is not a JSON object")
@@ -56,6 +56,10 @@ def paperfeed_record(d: object) -> Paper:
     links = kw.get("links") or {}
     if not isinstance(links, dict) or not all(isinstance(v, str) for v in links.values()):
         raise ValueError("'links' must map names to URL strings")
+    for name, url in links.items():
+        why = link_problem(name, url, limits)
+        if why:
+            raise ValueError(f"{pid.strip()}: {why}")
     try:
         for key in ("published", "updated"):
             kw[key] = parse_date(kw[key]) if kw.get(key) else None
@@ -94,7 +98,7 @@ def parse_paperfeed(
             yield Rejected(f"{where}:{lineno}", f"malformed JSON: {exc}")
             continue
         try:
-            p = paperfeed_record(d)
+            p = paperfeed_record(d, limits)
             why = problem(p, limits)
         except (ValueError, TypeError, AttributeError) as exc:
             why = str(exc)

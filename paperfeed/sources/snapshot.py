@@ -87,9 +87,10 @@ def snapshot_record(r: object) -> Paper:
         ]
         if "" in authors:
             authors = [a for a in authors if a]
-        for i, a in enumerate(authors):
-            if ". -" in a:  # arXiv's parse spaces hyphenated initials: "C. -P." for "C.-P."
-                authors[i] = join_initials(a)
+        # arXiv's parse spaces hyphenated initials ("C. -P." for "C.-P."). One search of the
+        # joined names: searching the whole line costs more than the rest of the checks.
+        if ". -" in "|".join(authors):
+            authors = [join_initials(a) for a in authors]
     else:
         authors = _authors_from_text(r.get("authors") or "")
 
