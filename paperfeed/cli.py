@@ -15,7 +15,7 @@ from .config import load_settings
 from .errors import PaperfeedError
 from .ids import normalize_id
 from .importer import import_files, sample_path
-from .sources import FORMATS
+from .sources import FORMATS, Limits
 
 __all__ = ["main", "run"]
 
@@ -41,7 +41,9 @@ def main(ctx: click.Context, db: str | None, config_file: str | None) -> None:
 
 
 @main.command("import")
-@click.argument("paths", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
+# Plain strings, not click.Path: a missing file, a directory or an unreadable one is reported
+# by the importer like any other unreadable file, and the other files are still imported.
+@click.argument("paths", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Force a format (default: detect).")
 @click.option("--sample", is_flag=True, help="Also import the bundled sample of real papers.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
@@ -53,7 +55,9 @@ def import_cmd(c: Context, paths: tuple[str, ...], fmt: str | None, sample: bool
     Formats: the arXiv metadata snapshot (Kaggle JSON lines), arXiv API Atom responses,
     arXiv OAI-PMH responses (oai_dc and arXiv), Hugging Face /api/daily_papers JSON, BEIR
     corpus.jsonl, and paperfeed's own JSON lines. Re-importing a file changes nothing; a newer
-    version of a paper replaces an older one. Bad records are reported and skipped.
+    version of a paper replaces an older one. Bad records (and records over the size caps,
+    settings max_record_bytes, max_abstract_chars ...) are reported and skipped; a file that
+    cannot be read is reported and the next one is imported.
 
     Example: paperfeed import arxiv-metadata-oai-snapshot.json.gz daily_papers.json --json
     """
@@ -63,7 +67,12 @@ def import_cmd(c: Context, paths: tuple[str, ...], fmt: str | None, sample: bool
     if not files:
         raise click.UsageError("give at least one file to import (or --sample)")
     report = import_files(
-        c.store, files, fmt=fmt, batch_size=c.settings.import_batch, progress=c.progress
+        c.store,
+        files,
+        fmt=fmt,
+        batch_size=c.settings.import_batch,
+        progress=c.progress,
+        limits=Limits.from_settings(c.settings),
     )
     if as_json:
         echo_json(report.as_dict())
@@ -71,10 +80,12 @@ def import_cmd(c: Context, paths: tuple[str, ...], fmt: str | None, sample: bool
         click.echo(report.summary())
         for e in report.errors:
             click.echo(f"  {e.where}: {e.why}", err=True)
-        if report.rejected > len(report.errors):
-            click.echo(f"  ... and {report.rejected - len(report.errors)} more", err=True)
-    nothing_read = report.read == 0 and report.rejected > 0
-    if nothing_read or (strict and report.rejected):
+        more = report.rejected + report.files_unreadable - len(report.errors)
+        if more > 0:
+            click.echo(f"  ... and {more} more", err=True)
+    failed = report.rejected + report.files_unreadable
+    nothing_read = report.read == 0 and failed > 0
+    if nothing_read or (strict and failed):
         sys.exit(1)
 
 

@@ -196,6 +196,33 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("import_batch", 5000, "Records written per transaction during import.", _positive_int),
     Setting("progress", True, "Show progress bars on a terminal.", _bool),
+    # Import caps: a record over one is rejected with the reason, the rest of the file still
+    # lands, and memory stays bounded whatever a file holds. The defaults fit every real
+    # arXiv record with room to spare (the largest snapshot lines, author lists of thousands
+    # of physicists, are well under 1 MB; the longest abstracts a few thousand characters).
+    Setting(
+        "max_record_bytes",
+        4 << 20,
+        "Longest JSON line or XML record read at import, in bytes (a longer one is skipped).",
+        _positive_int,
+    ),
+    Setting("max_title_chars", 4000, "Longest title accepted at import.", _positive_int),
+    Setting("max_abstract_chars", 50_000, "Longest abstract accepted at import.", _positive_int),
+    Setting(
+        "max_field_chars",
+        10_000,
+        "Longest comments, journal reference, DOI or link accepted at import.",
+        _positive_int,
+    ),
+    Setting("max_authors", 20_000, "Most authors of one paper accepted at import.", _positive_int),
+    Setting("max_author_chars", 2000, "Longest author name accepted at import.", _positive_int),
+    Setting("max_categories", 100, "Most categories of one paper accepted at import.", _positive_int),
+    Setting(
+        "max_document_bytes",
+        16 << 20,
+        "Largest file read whole at import (Hugging Face daily JSON: a day is ~200 kB), in bytes.",
+        _positive_int,
+    ),
     # --- harvest ---
     Setting(
         "arxiv_oai_url",

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from .errors import PaperfeedError, SourceError
 from .models import ImportReport, Paper, Rejected
-from .sources import iter_file
+from .sources import DEFAULT_LIMITS, Limits, iter_file
 from .store import Store
 from .store.base import PaperRow, prepare_paper
 
@@ -47,8 +47,8 @@ class _Writer:
     two batches, which bounds memory.
     """
 
-    def __init__(self, store: Store, report: ImportReport, bar: tqdm | None):
-        self._store, self._report, self._bar = store, report, bar
+    def __init__(self, store: Store, report: ImportReport, bar: tqdm | None, lock: threading.Lock):
+        self._store, self._report, self._bar, self._lock = store, report, bar, lock
         self._queue: queue.Queue[list[Paper] | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="paperfeed-writer", daemon=True)
@@ -59,7 +59,11 @@ class _Writer:
             if self._error is not None:
                 continue  # drain after a failure; the caller re-raises it
             try:
-                _write(self._store, [prepare_paper(p) for p in batch], self._report, self._bar)
+                rows, rejected = _prepare_all(batch)
+                with self._lock:  # the caller's thread reports rejections too
+                    for where, why in rejected:
+                        self._report.reject(where, why)
+                _write(self._store, rows, self._report, self._bar)
             except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
                 self._error = e
 
@@ -74,6 +78,27 @@ class _Writer:
         self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+def _prepare(p: Paper, rows: list, rejected: list[tuple[str, str]], where: str) -> None:
+    """Append the row of ``p`` to ``rows``, or (where, why) to ``rejected`` when making it
+    fails. The parsers' checks (sources/limits.py) make that a bug, not bad input; still, it
+    costs only that record."""
+    try:
+        rows.append(prepare_paper(p))
+    except Exception as exc:  # noqa: BLE001 - one record's fault must not end the import
+        rejected.append((where, f"{p.id!r}: cannot be stored: {type(exc).__name__}: {exc}"))
+
+
+def _prepare_all(batch: list[Paper]) -> tuple[list[PaperRow], list[tuple[str, str]]]:
+    rows: list[PaperRow] = []
+    rejected: list[tuple[str, str]] = []
+    for p in batch:
+        try:
+            rows.append(prepare_paper(p))
+        except Exception:  # noqa: BLE001 - the slow path names the record
+            _prepare(p, rows, rejected, "import")
+    return rows, rejected
 
 
 def _write(store: Store, rows: list[PaperRow], report: ImportReport, bar: tqdm | None) -> None:
@@ -94,12 +119,14 @@ def import_records(
     bar: tqdm | None = None,
 ) -> None:
     """Import a stream of records in this process (see import_files for whole files)."""
-    writer = _Writer(store, report, bar)
+    lock = threading.Lock()
+    writer = _Writer(store, report, bar, lock)
     buf: list[Paper] = []
     try:
         for rec in records:
             if isinstance(rec, Rejected):
-                report.reject(rec.where, rec.why)
+                with lock:
+                    report.reject(rec.where, rec.why)
                 continue
             buf.append(rec)
             if len(buf) >= batch_size:
@@ -118,7 +145,9 @@ def import_records(
 # named ones, and the writer rebuilds them for free.
 
 
-def _parse_into(conn, parent_end, path: str, fmt: str | None, batch_size: int) -> None:
+def _parse_into(
+    conn, parent_end, path: str, fmt: str | None, batch_size: int, limits: Limits
+) -> None:
     """Runs in the parser process: read, parse and prepare, and send batches to the writer."""
     # A forked child inherits the writer's reading end too; while it stayed open here, the
     # pipe would never break when the writer dies, and this process would wait forever.
@@ -128,19 +157,23 @@ def _parse_into(conn, parent_end, path: str, fmt: str | None, batch_size: int) -
         rows: list[tuple] = []
         rejected: list[tuple[str, str]] = []
         try:
-            for rec in iter_file(path, fmt):
+            for rec in iter_file(path, fmt, limits):
                 if type(rec) is Rejected:
                     rejected.append((rec.where, rec.why))
                     continue
-                rows.append(tuple(prepare_paper(rec)))  # type: ignore[arg-type]
+                try:
+                    rows.append(tuple(prepare_paper(rec)))  # type: ignore[arg-type]
+                except Exception:  # noqa: BLE001 - the slow path names the record
+                    _prepare(rec, [], rejected, path)  # type: ignore[arg-type]
                 if len(rows) >= batch_size:
                     # Blocks while the writer is busy: at most one batch waits, which bounds
                     # memory, and the writer never waits long for the next.
                     conn.send_bytes(dumps(("batch", rows, rejected), protocol=5))
                     rows, rejected = [], []
-        except PaperfeedError as e:
+        except Exception as e:  # noqa: BLE001 - reported by the writer, which goes on
+            why = str(e) if isinstance(e, PaperfeedError) else f"{path}: {type(e).__name__}: {e}"
             conn.send_bytes(dumps(("batch", rows, rejected), protocol=5))
-            conn.send_bytes(dumps(("error", str(e)), protocol=5))
+            conn.send_bytes(dumps(("error", why), protocol=5))
             return
         conn.send_bytes(dumps(("batch", rows, rejected), protocol=5))
         conn.send_bytes(dumps(("done",), protocol=5))
@@ -161,14 +194,14 @@ def _mp_context():
 class _ParserProcess:
     """A file parsed in a second process; ``write_into`` stores what it sends."""
 
-    def __init__(self, path: str, fmt: str | None, batch_size: int):
+    def __init__(self, path: str, fmt: str | None, batch_size: int, limits: Limits):
         # Started before the progress bar, whose monitor thread would rule out a fork.
         ctx = _mp_context()
         self.path = path
         self._recv, send = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(
             target=_parse_into,
-            args=(send, self._recv, path, fmt, batch_size),
+            args=(send, self._recv, path, fmt, batch_size, limits),
             name="paperfeed-parser",
             daemon=True,
         )
@@ -214,11 +247,13 @@ def import_files(
     batch_size: int = 5000,
     progress: bool = False,
     parser_process: bool | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> ImportReport:
     """Import every file; a file that cannot be read is reported and the next one is tried.
 
     ``parser_process``: parse in a second process (True), in this one (False), or decide by
-    the file's size (None: files of PARSER_PROCESS_MIN_BYTES and more).
+    the file's size (None: files of PARSER_PROCESS_MIN_BYTES and more). ``limits``: the
+    caps a record must keep to (settings max_record_bytes ...; see sources/limits.py).
     """
     report = ImportReport()
     paths = list(paths)
@@ -226,7 +261,9 @@ def import_files(
     # (Parser processes forked inside it share its lock; each is joined before it ends.)
     with store.bulk_import(sum(_estimate_records(p) for p in paths)) as deferred:
         for path in paths:
-            _import_file(store, str(path), fmt, batch_size, progress, parser_process, report)
+            _import_file(
+                store, str(path), fmt, batch_size, progress, parser_process, report, limits
+            )
         if deferred and progress:
             # Seconds per million papers, after the last bar has filled: say why it waits.
             tqdm.write("Building the index of author names...", file=sys.stderr)
@@ -241,20 +278,20 @@ def _import_file(
     progress: bool,
     parser_process: bool | None,
     report: ImportReport,
+    limits: Limits,
 ) -> None:
     size = _size(name)
     desc = f"{Path(name).name} ({size / 1e6:.1f} MB)" if size else Path(name).name
     try:
-        records = iter_file(name, fmt)  # checks the file and its format now
+        records = iter_file(name, fmt, limits)  # checks the file and its format now
     except SourceError as e:
-        report.reject(name, str(e))
-        report.files_unreadable += 1
+        report.file_error(name, _without_name(str(e), name))
         return
     use_process = size >= PARSER_PROCESS_MIN_BYTES if parser_process is None else parser_process
     parser = None
     if use_process:
         records.close()  # the parser process opens the file itself
-        parser = _ParserProcess(name, fmt, batch_size)
+        parser = _ParserProcess(name, fmt, batch_size, limits)
     try:
         with tqdm(
             desc=desc, unit=" papers", disable=not progress, mininterval=0.5, leave=True
@@ -264,17 +301,23 @@ def _import_file(
             else:
                 import_records(store, records, report, batch_size, bar)
     except SourceError as e:
-        report.reject(name, str(e))
-        report.files_unreadable += 1
+        report.file_error(name, _without_name(str(e), name))
     finally:
         if parser is not None:
             parser.close()
+
+
+def _without_name(message: str, name: str) -> str:
+    # SourceError messages name the file; the report lists it beside them already.
+    return message.removeprefix(f"{name}: ").replace(f" of {name}:", ":")
 
 
 def _estimate_records(path: str | Path) -> int:
     """Roughly how many records a file holds, from its size: a snapshot line is about 2 KB,
     and gzip shrinks them about five times. Only used to tell a bulk load from a small one."""
     size = _size(path)
+    if not os.path.isfile(path):
+        return 0  # reported when it is read; opening a pipe here would block
     try:
         with open(path, "rb") as f:
             gz = f.read(2) == b"\x1f\x8b"

@@ -82,6 +82,13 @@ class ImportReport:
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append(Rejected(where, why))
 
+    def file_error(self, where: str, why: str) -> None:
+        """A whole file could not be read (missing, a directory, unreadable, unknown format):
+        listed among the errors, but not a rejected record."""
+        self.files_unreadable += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(Rejected(where, why))
+
     @property
     def read(self) -> int:
         return self.added + self.updated + self.unchanged
@@ -92,6 +99,7 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejected": self.rejected,
+            "files_unreadable": self.files_unreadable,
             "errors": [{"where": e.where, "why": e.why} for e in self.errors],
         }
 
@@ -100,6 +108,9 @@ class ImportReport:
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.rejected} rejected"
         )
+        if self.files_unreadable:
+            n = self.files_unreadable
+            line += f"; {n} file{'s' if n != 1 else ''} could not be read"
         return line
 
 

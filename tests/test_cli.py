@@ -22,7 +22,7 @@ OAI_DC = DATA / "arxiv-api-fixtures" / "oai" / "atomiklabs_listrecords_oai_dc_cs
 def test_import_counts_per_format_and_idempotent(cli):
     proc, out = cli.json("import", str(SNAPSHOT), str(HF), str(ATOM_2026), str(OAI_DC))
     assert proc.returncode == 0, proc.stderr
-    assert out == {"added": 200 + 30 + 5 + 5, "updated": 0, "unchanged": 0, "rejected": 0, "errors": []}
+    assert out == {"added": 200 + 30 + 5 + 5, "updated": 0, "unchanged": 0, "rejected": 0, "files_unreadable": 0, "errors": []}
     proc, out = cli.json("import", str(SNAPSHOT), str(HF), str(ATOM_2026), str(OAI_DC))
     assert out["added"] == 0 and out["updated"] == 0 and out["unchanged"] == 240
     _, stats = cli.json("stats")
@@ -39,7 +39,7 @@ def test_show_prints_one_paper_field_by_field(cli):
     assert p["version"] == 2
     assert p["title"].startswith("Calculation of prompt diphoton production cross sections")
     assert "\n" not in p["title"]
-    assert p["authors"] == ["C. Balázs", "E. L. Berger", "P. M. Nadolsky", "C. -P. Yuan"]
+    assert p["authors"] == ["C. Balázs", "E. L. Berger", "P. M. Nadolsky", "C.-P. Yuan"]
     assert p["categories"] == ["hep-ph"] and p["primary_category"] == "hep-ph"
     assert p["published"] == "2007-04-02T19:18:42Z"
     assert p["updated"] == "2007-07-24T20:10:27Z"
@@ -88,7 +88,9 @@ def test_nothing_readable_exits_nonzero_without_traceback(cli, tmp_path):
     missing = tmp_path / "nope.jsonl"
     proc, out = cli.json("import", str(missing))
     assert proc.returncode == 1
-    assert out["rejected"] == 1 and str(missing) in out["errors"][0]["where"]
+    # A missing file is an unreadable file, not a rejected record (issue 9).
+    assert (out["rejected"], out["files_unreadable"]) == (0, 1)
+    assert out["errors"] == [{"where": str(missing), "why": "no such file"}]
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"\x00\x01 this is no format at all")
     proc = cli("import", str(junk))

@@ -91,8 +91,8 @@ def test_parser_process_keeps_records_before_a_gzip_cut(tmp_path, import_bench):
 def _dies_after(n: int):
     real = importer.iter_file
 
-    def iter_file(path, fmt=None):
-        for i, rec in enumerate(real(path, fmt)):
+    def iter_file(path, fmt=None, limits=importer.DEFAULT_LIMITS):
+        for i, rec in enumerate(real(path, fmt, limits)):
             if i == n:
                 os._exit(3)  # the parser process dies without a word
             yield rec

@@ -94,7 +94,11 @@ def test_snapshot_fields() -> None:
         "Calculation of prompt diphoton production cross sections at Tevatron and LHC energies"
     )
     assert p.abstract.startswith("A fully differential calculation in perturbative quantum")
-    assert p.authors == ["C. Balázs", "E. L. Berger", "P. M. Nadolsky", "C. -P. Yuan"]
+    # arXiv's authors_parsed says "C. -P."; the name as written is "C.-P." (also below).
+    assert p.authors == ["C. Balázs", "E. L. Berger", "P. M. Nadolsky", "C.-P. Yuan"]
+    assert "J.-N. Fuchs" in by_id(papers)["0704.0027"].authors
+    assert "Z.-X. Shen" in by_id(papers)["0704.0093"].authors
+    assert not any(". -" in a for q in papers for a in q.authors)
     assert p.categories == ["hep-ph"] and p.primary_category == "hep-ph"
     assert p.version == 2
     assert p.published == "2007-04-02T19:18:42Z"

@@ -13,7 +13,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -22,11 +22,12 @@ from ..models import Paper, Rejected
 from .atom import parse_atom
 from .beir import namespace_for, parse_beir
 from .hf import parse_hf
+from .limits import DEFAULT_LIMITS, Limits, bounded_lines
 from .oai import parse_oai
 from .paperfeed_jsonl import parse_paperfeed
 from .snapshot import parse_snapshot
 
-__all__ = ["FORMATS", "detect_format", "iter_file", "SourceError"]
+__all__ = ["FORMATS", "Limits", "DEFAULT_LIMITS", "detect_format", "iter_file", "SourceError"]
 
 FORMATS: tuple[str, ...] = (
     "arxiv-snapshot",
@@ -44,14 +45,15 @@ _READ_BUFFER = 1 << 20  # big reads: the snapshot is gigabytes of short lines
 
 _XML_NAME = re.compile(rb"[A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)?")
 _LINE_FORMATS = frozenset({"arxiv-snapshot", "beir", "paperfeed"})
-_Parser = Callable[[BinaryIO, str, Path], Iterator["Paper | Rejected"]]
+# (stream, where, path, limits); line formats get bounded_lines over the stream.
+_Parser = Callable[[Any, str, Path, Limits], Iterator["Paper | Rejected"]]
 _PARSERS: dict[str, _Parser] = {
-    "arxiv-snapshot": lambda f, where, path: parse_snapshot(f, where),
-    "arxiv-atom": lambda f, where, path: parse_atom(f, where),
-    "arxiv-oai": lambda f, where, path: parse_oai(f, where),
-    "hf-daily": lambda f, where, path: parse_hf(f, where),
-    "beir": lambda f, where, path: parse_beir(f, where, namespace_for(path)),
-    "paperfeed": lambda f, where, path: parse_paperfeed(f, where),
+    "arxiv-snapshot": lambda f, where, path, lim: parse_snapshot(f, where, lim),
+    "arxiv-atom": lambda f, where, path, lim: parse_atom(f, where, limits=lim),
+    "arxiv-oai": lambda f, where, path, lim: parse_oai(f, where, limits=lim),
+    "hf-daily": lambda f, where, path, lim: parse_hf(f, where, lim),
+    "beir": lambda f, where, path, lim: parse_beir(f, where, namespace_for(path), lim),
+    "paperfeed": lambda f, where, path, lim: parse_paperfeed(f, where, lim),
 }
 
 
@@ -60,6 +62,9 @@ def _check_file(path: Path, where: str) -> None:
         raise SourceError(f"{where}: no such file")
     if path.is_dir():
         raise SourceError(f"{where}: is a directory, not a file")
+    if not path.is_file():
+        # A pipe would be read twice (sniffed, then opened again) and a device may never end.
+        raise SourceError(f"{where}: not a regular file (a pipe or device); save it to a file")
 
 
 def _head(path: Path, where: str) -> bytes:
@@ -160,6 +165,10 @@ def _sniff(head: bytes, complete: bool) -> tuple[str | None, str]:
         except orjson.JSONDecodeError:
             if b'"paper"' in text:
                 return "hf-daily", ""
+            if not complete and b"\n" not in text and b'"submitter":' in text[:4096]:
+                # One snapshot line longer than the sniffed bytes (thousands of authors, or
+                # a hostile one): its opening keys still say what it is.
+                return "arxiv-snapshot", ""
         return None, why
     return None, f"it starts with {text[:16]!r}, which is neither XML nor JSON"
 
@@ -181,20 +190,24 @@ def detect_format(path: str | Path) -> str:
 class _Gunzip(io.RawIOBase):
     """Incremental gunzip whose reads hand out every byte decompressed before a fault.
 
-    GzipFile under a large buffer loses the last buffer-full when the file is cut short,
-    so records that were intact before the cut would vanish; here a read returns what it
-    has and only the next one raises EOFError (truncated) or zlib.error (corrupt).
-    Multi-member files and trailing zero padding are read like gzip(1) does.
+    A read returns what was decoded before the damage, and only the next one raises:
+    EOFError when the file is cut short, zlib.error naming the byte where it is corrupt.
+    zlib drops the output of a call that fails, so the state is copied before each call and,
+    on a failure, the same input is fed again in ever smaller pieces up to the bad byte.
+    Output per read is capped (max_length), so a gzip bomb never inflates more than one
+    buffer at a time. Multi-member files and trailing zero padding are read like gzip(1).
     """
 
-    _CHUNK = 256 * 1024
+    _CHUNK = 64 * 1024  # compressed bytes read from the file at a time
 
     def __init__(self, path: Path) -> None:
         super().__init__()
         self._file = open(path, "rb")
         self._inflater: zlib._Decompress | None = None  # None between members
-        self._buf = b""
-        self._pos = 0
+        self._in = b""  # compressed input not yet fed to the inflater
+        self._offset = 0  # file offset of self._in[0]
+        self._salvaged = b""  # decoded before a fault, still to hand out
+        self._fault: Exception | None = None
 
     def readable(self) -> bool:
         return True
@@ -203,31 +216,76 @@ class _Gunzip(io.RawIOBase):
         self._file.close()
         super().close()
 
-    def _inflate(self, data: bytes) -> bytes:
-        parts = []
-        while data:
-            if self._inflater is None:
-                if not data.strip(b"\0"):
-                    break  # zero padding after the last member
-                self._inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-            parts.append(self._inflater.decompress(data))
-            if not self._inflater.eof:
-                break
-            data = self._inflater.unused_data  # the next member, if any
+    def _feed(self, limit: int) -> bytes:
+        """Decompress up to ``limit`` bytes from self._in; may return b"" (header bytes)."""
+        if self._inflater is None:
+            if not self._in.strip(b"\0"):
+                self._offset += len(self._in)  # zero padding after the last member
+                self._in = b""
+                return b""
+            self._inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        z = self._inflater
+        saved = z.copy()
+        try:
+            out = z.decompress(self._in, limit)
+        except zlib.error as exc:
+            self._salvage(saved, exc)
+            return b""
+        self._advance(z)
+        return out
+
+    def _advance(self, z: zlib._Decompress) -> None:
+        if z.eof:  # end of a member; what follows may be the next one
+            rest = z.unused_data
             self._inflater = None
-        return b"".join(parts)
+        else:
+            rest = z.unconsumed_tail
+        self._offset += len(self._in) - len(rest)
+        self._in = rest
+
+    def _salvage(self, z: zlib._Decompress, exc: zlib.error) -> None:
+        """Feed the input that failed again a piece at a time, keeping the output of every
+        piece before the bad one, and note where decoding broke."""
+        parts, data, pos, step = [], self._in, 0, 1024
+        while pos < len(data) and step:
+            saved = z.copy()
+            try:
+                parts.append(z.decompress(data[pos : pos + step]))
+                if z.eof:
+                    break  # the fault lies past this member's end (e.g. its trailer)
+                pos += step
+            except zlib.error as e:
+                z, exc, step = saved, e, step // 4  # retry that piece in smaller ones
+        self._salvaged = b"".join(parts)
+        self._fault = zlib.error(f"broken at byte {self._offset + pos:,}: {exc}")
+        self._in = b""
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        while self._pos >= len(self._buf):
-            chunk = self._file.read(self._CHUNK)
-            if not chunk:
-                if self._inflater is not None:
-                    raise EOFError("the file ends in the middle of the compressed data")
-                return 0
-            self._buf, self._pos = self._inflate(chunk), 0
-        n = min(len(b), len(self._buf) - self._pos)
-        b[:n] = memoryview(self._buf)[self._pos : self._pos + n]
-        self._pos += n
+        while True:
+            if self._salvaged:
+                out, self._salvaged = self._salvaged[: len(b)], self._salvaged[len(b) :]
+                break
+            if self._fault is not None:
+                raise self._fault
+            if not self._in:
+                self._in = self._file.read(self._CHUNK)
+                if not self._in:
+                    z = self._inflater
+                    if z is None:
+                        return 0
+                    out = z.decompress(b"", len(b))  # output zlib may still hold
+                    if z.eof:
+                        self._inflater = None
+                    if out:
+                        break
+                    if self._inflater is not None:
+                        raise EOFError(f"file cut off at byte {self._offset:,}")
+                    continue
+            out = self._feed(len(b))
+            if out:
+                break
+        n = len(out)
+        b[:n] = out
         return n
 
 
@@ -242,19 +300,27 @@ def _open(path: Path, lines: bool) -> BinaryIO:
     return open(path, "rb", buffering=_READ_BUFFER)
 
 
-def _read(path: Path, where: str, fmt: str) -> Iterator[Paper | Rejected]:
+def _read(path: Path, where: str, fmt: str, limits: Limits) -> Iterator[Paper | Rejected]:
+    lines = fmt in _LINE_FORMATS
     try:
-        with _open(path, lines=fmt in _LINE_FORMATS) as stream:
-            yield from _PARSERS[fmt](stream, where, path)
+        with _open(path, lines=lines) as stream:
+            src = bounded_lines(stream, limits.max_record_bytes) if lines else stream
+            yield from _PARSERS[fmt](src, where, path, limits)
     except EOFError as exc:
         yield Rejected(where, f"truncated gzip: {exc}; the records before the cut were read")
     except zlib.error as exc:
         yield Rejected(where, f"corrupt gzip: {exc}; the records before the damage were read")
     except OSError as exc:
         yield Rejected(where, f"read error: {exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - a parser's bug must not end the whole import
+        # Parsers reject bad records one by one; this is the last guard, for a fault that
+        # stops the reader itself. What was read before it stands; the next file is read.
+        yield Rejected(where, f"reading stopped: {type(exc).__name__}: {exc}")
 
 
-def iter_file(path: str | Path, fmt: str | None = None) -> Iterator[Paper | Rejected]:
+def iter_file(
+    path: str | Path, fmt: str | None = None, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[Paper | Rejected]:
     """Papers and Rejected records of one file, in file order.
 
     The format is detected unless ``fmt`` (one of FORMATS) forces it; a forced format that
@@ -273,4 +339,4 @@ def iter_file(path: str | Path, fmt: str | None = None) -> Iterator[Paper | Reje
         detected = None  # unrecognisable, but the user says what it is: trust them
     if fmt is not None and detected is not None and detected != fmt:
         raise SourceError(f"{where}: format {fmt!r} was forced, but the file is {detected!r}")
-    return _read(p, where, fmt or detected)  # type: ignore[arg-type]
+    return _read(p, where, fmt or detected, limits)  # type: ignore[arg-type]

@@ -15,8 +15,9 @@ from xml.etree.ElementTree import Element
 
 from ..ids import parse_arxiv_id
 from ..models import Paper, Rejected
-from .text import arxiv_links, clean, first_doi, parse_date
-from .xmlsafe import ParseError, UnsafeXMLError, iter_elements, syntax_error
+from .limits import DEFAULT_LIMITS, Limits, checked, overlong_why
+from .text import arxiv_links, clean, first_doi, join_initials, parse_date
+from .xmlsafe import OversizeTagError, ParseError, UnsafeXMLError, iter_elements, oversize_of, syntax_error
 
 __all__ = ["FeedInfo", "parse_atom", "read_atom_page", "feed_info", "SOURCE"]
 
@@ -78,7 +79,9 @@ def _entry(e: Element, where: str) -> Paper | Rejected:
     if primary:
         categories = [primary] + [c for c in categories if c != primary]
     doi = first_doi((_text(e, ARXIV + "doi") or "").strip())
-    authors = [n for a in e.iterfind(ATOM + "author") if (n := clean(a.findtext(ATOM + "name")))]
+    authors = [
+        join_initials(n) for a in e.iterfind(ATOM + "author") if (n := clean(a.findtext(ATOM + "name")))
+    ]
     return Paper(
         id=base,
         title=title,
@@ -98,28 +101,38 @@ def _entry(e: Element, where: str) -> Paper | Rejected:
 
 
 def parse_atom(
-    stream: BinaryIO | bytes, where: str, info: FeedInfo | None = None
+    stream: BinaryIO | bytes,
+    where: str,
+    info: FeedInfo | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Iterator[Paper | Rejected]:
     """Yield one Paper per entry (or a Rejected naming ``where:LINE`` and why).
 
     A document that declares entities yields one Rejected and nothing else; a syntax error
     yields a last Rejected after the entries before it. When ``info`` is given it is filled
-    in with the feed's opensearch numbers as they are read.
+    in with the feed's opensearch numbers as they are read. Entries over ``limits`` are
+    rejected (see limits.py).
     """
     tags = {_ENTRY, *_INFO_TAGS}
     try:
-        for elem, line in iter_elements(stream, tags):
+        for elem, line in iter_elements(stream, tags, limits.max_record_bytes):
             if elem.tag == _ENTRY:
+                here = f"{where}:{line}"
+                size = oversize_of(elem)
+                if size is not None:
+                    yield Rejected(here, overlong_why(size, limits).replace("record of", "entry of over"))
+                    continue
                 try:
-                    yield _entry(elem, f"{where}:{line}")
-                except (ValueError, TypeError, AttributeError) as exc:  # odd shapes, never crash
-                    yield Rejected(f"{where}:{line}", f"unreadable entry: {exc}")
+                    rec = _entry(elem, here)
+                    yield checked(rec, here, limits) if type(rec) is Paper else rec
+                except Exception as exc:  # noqa: BLE001 - odd shapes reject one entry, never crash
+                    yield Rejected(here, f"unreadable entry: {type(exc).__name__}: {exc}")
             elif info is not None:
                 try:
                     setattr(info, _INFO_TAGS[elem.tag], int((elem.text or "").strip()))
                 except ValueError:
                     pass  # a garbled count only loses paging hints, not papers
-    except UnsafeXMLError as exc:
+    except (UnsafeXMLError, OversizeTagError) as exc:
         yield Rejected(where, str(exc))
     except ParseError as exc:
         line, why = syntax_error(exc)

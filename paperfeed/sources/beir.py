@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 
 from ..models import Paper, Rejected
+from .limits import DEFAULT_LIMITS, Limits, Overlong, overlong_why, problem
 from .text import clean
 
 __all__ = ["parse_beir", "beir_record", "namespace_for", "SOURCE"]
@@ -50,9 +51,17 @@ def beir_record(d: object, namespace: str) -> Paper:
     return Paper(id=f"{namespace}:{doc_id}", title=title, abstract=text or "", source=SOURCE)
 
 
-def parse_beir(lines: Iterable[bytes], where: str, namespace: str) -> Iterator[Paper | Rejected]:
+def parse_beir(
+    lines: Iterable[bytes | Overlong],
+    where: str,
+    namespace: str,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Iterator[Paper | Rejected]:
     """Yield a Paper per line, or a Rejected at ``where:LINE``."""
     for lineno, line in enumerate(lines, 1):
+        if type(line) is Overlong:
+            yield Rejected(f"{where}:{lineno}", overlong_why(line, limits))
+            continue
         if not line or line.isspace():
             continue
         try:
@@ -61,6 +70,13 @@ def parse_beir(lines: Iterable[bytes], where: str, namespace: str) -> Iterator[P
             yield Rejected(f"{where}:{lineno}", f"malformed JSON: {exc}")
             continue
         try:
-            yield beir_record(d, namespace)
+            p = beir_record(d, namespace)
+            why = problem(p, limits)
         except (ValueError, TypeError, AttributeError) as exc:
-            yield Rejected(f"{where}:{lineno}", str(exc))
+            why = str(exc)
+        except Exception as exc:  # noqa: BLE001 - any fault of one record rejects only it
+            why = f"unreadable record: {type(exc).__name__}: {exc}"
+        if why is None:
+            yield p
+        else:
+            yield Rejected(f"{where}:{lineno}", why)

@@ -15,6 +15,7 @@ import orjson
 
 from ..ids import parse_arxiv_id
 from ..models import Paper, Rejected
+from .limits import DEFAULT_LIMITS, Limits, link_problem, problem
 from .text import arxiv_links, clean, day_of, parse_date
 
 __all__ = ["parse_hf", "hf_item", "hf_fields", "SOURCE", "HF_FIELDS"]
@@ -94,7 +95,7 @@ def _org(v: object) -> str | None:
     return (_str(v, "fullname") or _str(v, "name")) if isinstance(v, dict) else None
 
 
-def hf_item(item: object) -> Paper:
+def hf_item(item: object, limits: Limits = DEFAULT_LIMITS) -> Paper:
     """One daily-papers item -> Paper; raises ValueError/TypeError when it is not one."""
     if not isinstance(item, dict):
         raise _Bad("item is not a JSON object")
@@ -133,6 +134,9 @@ def hf_item(item: object) -> Paper:
     for key, field in (("code", "githubRepo"), ("project", "projectPage")):
         url = _str(paper, field)
         if url:
+            why = link_problem(key, url.strip(), limits)
+            if why:
+                raise _Bad(f"{base}: {field}: {why}")
             links[key] = url.strip()
     return Paper(
         id=base,
@@ -150,9 +154,30 @@ def hf_item(item: object) -> Paper:
     )
 
 
-def parse_hf(stream: BinaryIO | bytes, where: str) -> Iterator[Paper | Rejected]:
+def _read_upto(stream: BinaryIO, n: int) -> bytes:
+    # A raw (gunzipping) stream's read() may return less than asked before the end.
+    parts, size = [], 0
+    while size < n:
+        chunk = stream.read(min(1 << 20, n - size))
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts)
+
+
+def parse_hf(
+    stream: BinaryIO | bytes, where: str, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[Paper | Rejected]:
     """Yield a Paper per item, or a Rejected at ``where:item N`` (1-based) for a bad one."""
-    raw = stream if isinstance(stream, (bytes, bytearray)) else stream.read()
+    cap = limits.max_document_bytes
+    # Read whole (one JSON document), so never more than the cap: a bomb stops here.
+    raw = stream if isinstance(stream, (bytes, bytearray)) else _read_upto(stream, cap + 1)
+    if len(raw) > cap:
+        yield Rejected(
+            where, f"a Hugging Face JSON document over max_document_bytes ({cap:,}) is not read"
+        )
+        return
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -165,8 +190,15 @@ def parse_hf(stream: BinaryIO | bytes, where: str) -> Iterator[Paper | Rejected]
         return
     for n, item in enumerate(body, 1):
         try:
-            yield hf_item(item)
+            p = hf_item(item, limits)
+            why = problem(p, limits)
+        except _Bad as exc:
+            why = str(exc)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            yield Rejected(
-                f"{where}:item {n}", str(exc) if isinstance(exc, _Bad) else f"bad value: {exc}"
-            )
+            why = f"bad value: {exc}"
+        except Exception as exc:  # noqa: BLE001 - any fault of one item rejects only it
+            why = f"unreadable item: {type(exc).__name__}: {exc}"
+        if why is None:
+            yield p
+        else:
+            yield Rejected(f"{where}:item {n}", why)

@@ -16,9 +16,10 @@ from xml.etree.ElementTree import Element
 
 from ..ids import parse_arxiv_id
 from ..models import Paper, Rejected
+from .limits import DEFAULT_LIMITS, Limits, category_problem, checked, overlong_why
 from .taxonomy import subject_to_category
-from .text import arxiv_links, clean, first_doi, parse_date
-from .xmlsafe import ParseError, UnsafeXMLError, iter_elements, local_name, syntax_error
+from .text import arxiv_links, clean, first_doi, join_initials, parse_date
+from .xmlsafe import OversizeTagError, ParseError, UnsafeXMLError, iter_elements, local_name, oversize_of, syntax_error
 
 __all__ = ["ResumptionToken", "OaiPage", "DeletedRecord", "parse_oai", "read_oai_page", "page_info", "SOURCE"]
 
@@ -91,7 +92,7 @@ def _arxiv_format(md: Element, header_id: str | None, where: str) -> Paper | Rej
                 full = clean(" ".join(parts["forenames"] + parts["keyname"] + parts["suffix"]))
                 # arXiv's own parse leaves separators like ":" as authors; they name no one.
                 if full and any(ch.isalnum() for ch in full):
-                    authors.append(full)
+                    authors.append(join_initials(full))
         elif child.text is not None and name not in text:
             text[name] = child.text
     raw_id = (text.get("id") or header_id or "").strip()
@@ -174,7 +175,9 @@ def _dc_format(md: Element, header_id: str | None, where: str) -> Paper | Reject
     categories = list(
         dict.fromkeys(subject_to_category(s) or clean(s) or "" for s in values.get("subject", []))
     )
-    categories = [c for c in categories if c]
+    # Words no code stands for are kept only when harmless (no markup, no slashes): they are
+    # free text from the server, and an odd one should not cost the paper.
+    categories = [c for c in categories if c and category_problem(c) is None]
     is_arxiv = parse_arxiv_id(base) is not None
     return Paper(
         id=base,
@@ -229,21 +232,31 @@ def _record(
 
 
 def parse_oai(
-    stream: BinaryIO | bytes, where: str, page: OaiPage | None = None
+    stream: BinaryIO | bytes,
+    where: str,
+    page: OaiPage | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Iterator[Paper | Rejected]:
     """Yield one Paper per live record (or a Rejected naming ``where:LINE`` and why).
 
     An OAI ``<error>`` (other than noRecordsMatch, which only means "nothing new") is yielded
     as a Rejected too. When ``page`` is given it receives the resumptionToken and errors.
+    Records over ``limits`` are rejected (see limits.py).
     """
     try:
-        for elem, line in iter_elements(stream, (_RECORD, _TOKEN, _ERROR)):
+        for elem, line in iter_elements(stream, (_RECORD, _TOKEN, _ERROR), limits.max_record_bytes):
             here = f"{where}:{line}"
+            size = oversize_of(elem)
+            if size is not None:
+                yield Rejected(here, overlong_why(size, limits).replace("record of", "record of over"))
+                continue
             if elem.tag == _RECORD:
                 try:
                     rec = _record(elem, here, page)
-                except (ValueError, TypeError, AttributeError) as exc:  # odd shapes, never crash
-                    rec = Rejected(here, f"unreadable record: {exc}")
+                    if type(rec) is Paper:
+                        rec = checked(rec, here, limits)
+                except Exception as exc:  # noqa: BLE001 - odd shapes reject one record, never crash
+                    rec = Rejected(here, f"unreadable record: {type(exc).__name__}: {exc}")
                 if rec is not None:
                     yield rec
             elif elem.tag == _TOKEN:
@@ -261,7 +274,7 @@ def parse_oai(
                     page.errors.append((code, message))
                 if code != "noRecordsMatch":
                     yield Rejected(here, f"OAI-PMH error {code}: {message}".rstrip(": "))
-    except UnsafeXMLError as exc:
+    except (UnsafeXMLError, OversizeTagError) as exc:
         yield Rejected(where, str(exc))
     except ParseError as exc:
         line, why = syntax_error(exc)

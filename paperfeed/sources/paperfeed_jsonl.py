@@ -14,6 +14,7 @@ import orjson
 from ..ids import parse_arxiv_id
 from ..models import Paper, Rejected
 from .hf import hf_fields
+from .limits import DEFAULT_LIMITS, Limits, Overlong, link_problem, overlong_why, problem
 from .text import clean, day_of, parse_date
 
 __all__ = ["parse_paperfeed", "paperfeed_record", "FORMAT"]
@@ -33,7 +34,7 @@ def _str_list(d: dict, key: str) -> list[str]:
     return [c for x in v if (c := clean(x))]
 
 
-def paperfeed_record(d: object) -> Paper:
+def paperfeed_record(d: object, limits: Limits = DEFAULT_LIMITS) -> Paper:
     """One decoded line -> Paper; raises ValueError naming the bad field."""
     if not isinstance(d, dict):
         raise ValueError("line is not a JSON object")
@@ -60,6 +61,10 @@ def paperfeed_record(d: object) -> Paper:
     links = kw.get("links") or {}
     if not isinstance(links, dict) or not all(isinstance(v, str) for v in links.values()):
         raise ValueError("'links' must map names to URL strings")
+    for name, url in links.items():
+        why = link_problem(name, url, limits)
+        if why:
+            raise ValueError(f"{pid.strip()}: {why}")
     try:
         for key in ("published", "updated"):
             kw[key] = parse_date(kw[key]) if kw.get(key) else None
@@ -82,9 +87,14 @@ def paperfeed_record(d: object) -> Paper:
     return Paper(**kw)
 
 
-def parse_paperfeed(lines: Iterable[bytes], where: str) -> Iterator[Paper | Rejected]:
+def parse_paperfeed(
+    lines: Iterable[bytes | Overlong], where: str, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[Paper | Rejected]:
     """Yield a Paper per line, or a Rejected at ``where:LINE``."""
     for lineno, line in enumerate(lines, 1):
+        if type(line) is Overlong:
+            yield Rejected(f"{where}:{lineno}", overlong_why(line, limits))
+            continue
         if not line or line.isspace():
             continue
         try:
@@ -93,6 +103,13 @@ def parse_paperfeed(lines: Iterable[bytes], where: str) -> Iterator[Paper | Reje
             yield Rejected(f"{where}:{lineno}", f"malformed JSON: {exc}")
             continue
         try:
-            yield paperfeed_record(d)
+            p = paperfeed_record(d, limits)
+            why = problem(p, limits)
         except (ValueError, TypeError, AttributeError) as exc:
-            yield Rejected(f"{where}:{lineno}", str(exc))
+            why = str(exc)
+        except Exception as exc:  # noqa: BLE001 - any fault of one record rejects only it
+            why = f"unreadable record: {type(exc).__name__}: {exc}"
+        if why is None:
+            yield p
+        else:
+            yield Rejected(f"{where}:{lineno}", why)

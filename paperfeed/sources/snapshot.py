@@ -13,7 +13,8 @@ import orjson
 
 from ..ids import parse_arxiv_id
 from ..models import Paper, Rejected
-from .text import _fast_rfc2822, clean, first_doi, parse_date
+from .limits import DEFAULT_LIMITS, Limits, Overlong, overlong_why, problem
+from .text import _fast_rfc2822, clean, first_doi, join_initials, parse_date
 
 __all__ = ["parse_snapshot", "snapshot_record", "SOURCE"]
 
@@ -86,6 +87,10 @@ def snapshot_record(r: object) -> Paper:
         ]
         if "" in authors:
             authors = [a for a in authors if a]
+        # arXiv's parse spaces hyphenated initials ("C. -P." for "C.-P."). One search of the
+        # joined names: searching the whole line costs more than the rest of the checks.
+        if ". -" in "|".join(authors):
+            authors = [join_initials(a) for a in authors]
     else:
         authors = _authors_from_text(r.get("authors") or "")
 
@@ -144,14 +149,22 @@ def _why(exc: Exception) -> str:
         return f"missing field {exc.args[0]!r}"
     if isinstance(exc, _Bad):
         return str(exc)
-    return f"bad value: {exc}"
+    if isinstance(exc, (TypeError, ValueError, AttributeError, IndexError)):
+        return f"bad value: {exc}"
+    return f"unreadable record: {type(exc).__name__}: {exc}"
 
 
-def parse_snapshot(lines: Iterable[bytes], where: str) -> Iterator[Paper | Rejected]:
-    """Yield a Paper per line, or a Rejected at ``where:LINE`` for a line that is not one."""
+def parse_snapshot(
+    lines: Iterable[bytes | Overlong], where: str, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[Paper | Rejected]:
+    """Yield a Paper per line, or a Rejected at ``where:LINE`` for a line that is not one
+    (malformed, a bad value, over a cap: see limits.py)."""
     lineno = 0
     for line in lines:
         lineno += 1
+        if type(line) is Overlong:
+            yield Rejected(f"{where}:{lineno}", overlong_why(line, limits))
+            continue
         if not line or line.isspace():
             continue
         try:
@@ -160,6 +173,11 @@ def parse_snapshot(lines: Iterable[bytes], where: str) -> Iterator[Paper | Rejec
             yield Rejected(f"{where}:{lineno}", f"malformed JSON: {exc}")
             continue
         try:
-            yield snapshot_record(r)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            yield Rejected(f"{where}:{lineno}", _why(exc))
+            p = snapshot_record(r)
+            why = problem(p, limits)
+        except Exception as exc:  # noqa: BLE001 - any fault of one record rejects only it
+            why = _why(exc)
+        if why is None:
+            yield p
+        else:
+            yield Rejected(f"{where}:{lineno}", why)

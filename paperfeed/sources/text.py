@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
 
-__all__ = ["clean", "parse_date", "day_of", "first_doi", "arxiv_links"]
+__all__ = ["clean", "parse_date", "day_of", "first_doi", "arxiv_links", "join_initials"]
 
 _MONTHS = {
     "Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6,
@@ -48,6 +48,13 @@ def clean(s: str | None) -> str | None:
     while "  " in s:
         s = s.replace("  ", " ")
     return s
+
+
+def join_initials(name: str) -> str:
+    """``"C. -P. Yuan"`` -> ``"C.-P. Yuan"``: arXiv's author parser puts a space before the
+    hyphen of hyphenated initials (also "J. -N. Fuchs", "Z. -X. Shen"); the names as written
+    have none."""
+    return name.replace(". -", ".-") if ". -" in name else name
 
 
 def _utc_iso(dt: datetime) -> str:
