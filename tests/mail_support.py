@@ -11,11 +11,11 @@ import email.policy
 import socket
 import threading
 import time
+from contextlib import contextmanager
 
-import pytest
 from aiosmtpd.controller import Controller
 
-__all__ = ["Recorder", "smtp_server", "smtp_env", "free_port", "wait_for"]
+__all__ = ["Recorder", "running_smtp", "smtp_env", "free_port", "wait_for"]
 
 
 def free_port() -> int:
@@ -75,16 +75,19 @@ def smtp_env(port: int) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def smtp_server():
+@contextmanager
+def running_smtp():
+    """A started server (use it in a fixture: ``with running_smtp() as h: yield h``)."""
     port = free_port()
     h = Recorder()
     c = Controller(h, hostname="127.0.0.1", port=port)
     c.start()
     h.port = port
-    yield h
-    h.release.set()
-    c.stop()
+    try:
+        yield h
+    finally:
+        h.release.set()
+        c.stop()
 
 
 def wait_for(cond, timeout: float = 30.0, what: str = "condition") -> None:

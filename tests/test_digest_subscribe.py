@@ -15,12 +15,16 @@ from paperfeed.config import load_settings
 from paperfeed.store import open_store
 from paperfeed.store.migrations import MIGRATIONS, apply_migrations
 from paperfeed.web.app import create_app
-from tests.mail_support import smtp_env
+from tests.mail_support import running_smtp, smtp_env
 from tests.web_support import build_db, env_for
 
-pytest_plugins = ("tests.mail_support",)  # the smtp_server fixture
-
 SECRET_ENV = {"PAPERFEED_BASE_URL": "http://testserver"}
+
+
+@pytest.fixture
+def smtp_server():
+    with running_smtp() as h:
+        yield h
 
 
 @pytest.fixture(scope="module")
