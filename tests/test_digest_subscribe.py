@@ -229,7 +229,11 @@ def test_rate_links_show_a_page_and_post_applies(db):
     from paperfeed.digest.links import rate_url
 
     uid = _active_reader(db)
-    path = rate_url(_settings(db), uid, "2606.13681", -1).removeprefix("http://testserver")
+    s = open_store(str(db))
+    s.mark_shown(uid, [s.get_paper("2606.13681").pk])  # it was in a digest of theirs
+    s.close()
+    base = rate_url(_settings(db), uid).removeprefix("http://testserver")
+    path = base + "?paper=2606.13681&v=-1"
     with _client(db) as c:
         page = c.get(path)
         assert page.status_code == 200 and "Not for me" in page.text and "EvoArena" in page.text
@@ -239,7 +243,11 @@ def test_rate_links_show_a_page_and_post_applies(db):
         assert r.status_code == 200
         # Until the readers feature provides store.rate_paper, the page says nothing was kept.
         assert ("nothing was recorded" in r.text) != hasattr(c.app.state.store, "rate_paper")
-        assert c.get(path[:-2] + "xx").status_code == 400
+        # A paper that was never mailed to this reader, a changed token, a bad value: refused.
+        assert c.get(base + "?paper=2606.13392&v=-1").status_code == 400
+        assert c.post(base + "?paper=2606.13392&v=1", data={"csrf": token}).status_code == 400
+        assert c.get(base[:-2] + "xx?paper=2606.13681&v=-1").status_code == 400
+        assert c.get(base + "?paper=2606.13681&v=7").status_code == 422
 
 
 def _sign_in(c: TestClient, db, uid: int) -> None:

@@ -61,15 +61,14 @@ def read_unsubscribe(settings: Settings, token: str) -> int:
     return _uid(read_token(settings.secret, "unsubscribe", token, UNSUBSCRIBE_MAX_AGE).data)
 
 
-def rate_url(settings: Settings, user_id: int, paper_id: str, value: int) -> str:
-    token = make_token(settings.secret, "rate", {"u": user_id, "p": paper_id, "v": value})
+def rate_url(settings: Settings, user_id: int) -> str:
+    """The base of a mail's "more like this" / "not for me" links; each link adds
+    ``?paper=ID&v=1`` or ``v=-1``. The token names the reader; the page accepts only papers
+    that were sent to that reader, so changing the paper in a link gains nothing."""
+    token = make_token(settings.secret, "rate", {"u": user_id})
     return f"{settings.base_url}/mail/rate/{token}"
 
 
-def read_rate(settings: Settings, token: str) -> tuple[int, str, int]:
-    """(reader, paper id, +1 "more like this" or -1 "not for me")."""
-    data = read_token(settings.secret, "rate", token, settings.mail_link_days * 86400).data
-    paper_id, value = data.get("p"), data.get("v")
-    if not isinstance(paper_id, str) or value not in (1, -1):
-        raise TokenError("This link is not valid.")
-    return _uid(data), paper_id, value
+def read_rate(settings: Settings, token: str) -> int:
+    """The reader a rate link is for."""
+    return _uid(read_token(settings.secret, "rate", token, settings.mail_link_days * 86400).data)

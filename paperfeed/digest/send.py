@@ -15,7 +15,6 @@ store.claim_outbox), so any number of sender processes share the queue without d
 
 from __future__ import annotations
 
-import email
 import logging
 import os
 import socket
@@ -23,11 +22,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email.utils import parseaddr
 
 from ..config import Settings
 from ..mail import MailError, Transport
 from ..store import Store
-from .compose import POLICY, build_message, compose, new_message_id
+from .compose import compose, message_bytes, new_message_id
 from .schedule import is_due
 from .select import Pool
 
@@ -128,8 +128,8 @@ def queue_due(
             )
         else:
             mid = new_message_id(settings)
-            msg = build_message(settings, d, mid, now)
-            rows.append((sub.user_id, sub.email, mid, msg.as_bytes(), d.pks, d.local_day))
+            raw = message_bytes(settings, d, mid, now)
+            rows.append((sub.user_id, sub.email, mid, raw, d.pks, d.local_day))
         if len(rows) + len(empty) >= QUEUE_BATCH:
             flush()
     flush()
@@ -153,6 +153,7 @@ def send_queued(
     stop = stop or threading.Event()
     report = SendReport()
     me = worker_id()
+    sender = parseaddr(s.mail_from)[1] or s.mail_from
     interval = 1.0 / s.digest_rate if s.digest_rate > 0 else 0.0
     next_at = 0.0
     in_a_row = 0
@@ -170,9 +171,8 @@ def send_queued(
                 store.outbox_retry(row.id, "stopped before sending", 0.0, s.digest_max_attempts + 1)
                 break
             next_at = time.monotonic() + interval
-            msg = email.message_from_bytes(row.message, policy=POLICY)
             try:
-                transport.send(msg)
+                transport.send_bytes(row.message, sender, [row.email])
             except MailError as e:
                 if e.permanent:
                     store.outbox_failed(row.id, str(e))

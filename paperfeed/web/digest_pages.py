@@ -14,7 +14,9 @@ import logging
 from datetime import datetime, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
@@ -184,46 +186,61 @@ def _rate_page(request: Request, status: int = 200, **ctx) -> HTMLResponse:
     return render(request, "rate.html", status, title=ctx["heading"], **ctx)
 
 
-def _paper(store, paper_id: str):
-    sp = store.get_paper(paper_id)
-    return sp.paper if sp else None
+RatePaper = Annotated[str, Query(max_length=200, description="The paper's id.")]
+RateValue = Annotated[int, Query(ge=-1, le=1, description="1: more like this; -1: not for me.")]
+
+
+def _rate_target(request: Request, token: str, paper: str, v: int):
+    """(reader id, StoredPaper) of a rate link, or an error page: the token must be good and
+    the paper one that was mailed to that reader."""
+    s, store = request.app.state.settings, request.app.state.store
+    heading = "More like this" if v > 0 else "Not for me"
+    try:
+        uid = read_rate(s, token)
+    except TokenError as e:
+        return _rate_page(request, 400, heading=heading, error=str(e))
+    if v == 0:
+        return _rate_page(request, 400, heading=heading, error="This link is not valid.")
+    sp = store.get_paper(paper)
+    if store.get_user(uid) is None:
+        return _rate_page(request, 400, heading=heading,
+                          error="This link is for an account that no longer exists.")  # fmt: skip
+    if sp is None or sp.pk not in store.shown_pks(uid):
+        return _rate_page(request, 400, heading=heading,
+                          error="This link is not valid (that paper was not in your digest).")  # fmt: skip
+    return uid, sp
 
 
 @router.get("/mail/rate/{token}", response_class=HTMLResponse)
-def rate_form(request: Request, token: Token):
-    s, store = request.app.state.settings, request.app.state.store
-    try:
-        uid, paper_id, value = read_rate(s, token)
-    except TokenError as e:
-        return _rate_page(request, 400, error=str(e))
-    heading = "More like this" if value > 0 else "Not for me"
-    return _rate_page(request, heading=heading, value=value, paper=_paper(store, paper_id),
-                      action=f"/mail/rate/{token}")  # fmt: skip
+def rate_form(request: Request, token: Token, paper: RatePaper = "", v: RateValue = 0):
+    got = _rate_target(request, token, paper, v)
+    if isinstance(got, HTMLResponse):
+        return got
+    heading = "More like this" if v > 0 else "Not for me"
+    action = f"/mail/rate/{token}?{urlencode({'paper': paper, 'v': v})}"
+    return _rate_page(request, heading=heading, value=v, paper=got[1].paper, action=action)
 
 
 @router.post("/mail/rate/{token}", response_class=HTMLResponse)
-def rate_post(request: Request, token: Token, csrf: Annotated[str, Form(max_length=200)] = ""):
+def rate_post(
+    request: Request, token: Token, paper: RatePaper = "", v: RateValue = 0,
+    csrf: Annotated[str, Form(max_length=200)] = "",
+):  # fmt: skip
     check_csrf(request, csrf)
-    s, store = request.app.state.settings, request.app.state.store
-    try:
-        uid, paper_id, value = read_rate(s, token)
-    except TokenError as e:
-        return _rate_page(request, 400, error=str(e))
-    heading = "More like this" if value > 0 else "Not for me"
-    paper = _paper(store, paper_id)
-    rate = getattr(store, "rate_paper", None)  # the readers feature's; absent until it lands
-    if paper is None:
-        return _rate_page(request, 404, heading=heading, error="That paper is no longer here.")
-    if store.get_user(uid) is None:
-        return _rate_page(request, 400, heading=heading, error="This link is for an account that no longer exists.")
+    got = _rate_target(request, token, paper, v)
+    if isinstance(got, HTMLResponse):
+        return got
+    uid, sp = got
+    heading = "More like this" if v > 0 else "Not for me"
+    rate = getattr(request.app.state.store, "rate_paper", None)  # the readers feature's
     if rate is None:
-        return _rate_page(request, done=True, recorded=False, heading=heading, paper=paper,
+        return _rate_page(request, done=True, recorded=False, heading=heading, paper=sp.paper,
                           message="Thank you. Ratings are not switched on on this site yet, so "
                                   "nothing was recorded.")  # fmt: skip
-    rate(uid, paper_id, value)
-    msg = ("Noted: your digest will bring more papers like this one." if value > 0
+    rate(uid, sp.paper.id, v)
+    msg = ("Noted: your digest will bring more papers like this one." if v > 0
            else "Noted: your digest will bring fewer papers like this one.")  # fmt: skip
-    return _rate_page(request, done=True, recorded=True, heading=heading, paper=paper, message=msg)
+    return _rate_page(request, done=True, recorded=True, heading=heading, paper=sp.paper, message=msg)
 
 
 # --- the signed-in reader's digest ---------------------------------------------------------
