@@ -20,7 +20,7 @@ from ..ids import is_arxiv_id
 from ..models import Paper, Subscription
 from ..store import Store
 from .links import rate_url, unsubscribe_url
-from .render import clean, render_html, render_text, short_abstract, short_authors
+from .render import clean, render_html, render_text, short_abstract, short_authors, wrap_text
 from .schedule import local_day
 from .select import Pick, Pool, select_papers
 
@@ -50,6 +50,7 @@ class DigestItem:
     section: str
     score: float
     links: dict[str, str | None]
+    wrapped: str = ""  # the abstract wrapped for the plain-text part
 
 
 @dataclass(slots=True)
@@ -78,15 +79,21 @@ def _http(url: str | None) -> str | None:
     return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
 
 
-def _links(settings: Settings, rate: str, p: Paper) -> dict[str, str | None]:
+def _view(settings: Settings, p: Paper) -> dict:
     arxiv = is_arxiv_id(p.id)
-    pid = quote(p.id, safe="")
+    abstract = short_abstract(p.abstract)
     return {
-        "page": f"{settings.base_url}/papers/{quote(p.id, safe='/')}",
-        "arxiv": _http(p.links.get("abs")) or (f"https://arxiv.org/abs/{p.id}" if arxiv else None),
-        "pdf": _http(p.links.get("pdf")) or (f"https://arxiv.org/pdf/{p.id}" if arxiv else None),
-        "more": f"{rate}?paper={pid}&v=1",
-        "less": f"{rate}?paper={pid}&v=-1",
+        "id": p.id,
+        "quoted": quote(p.id, safe=""),
+        "title": clean(p.title) or p.id,
+        "authors": short_authors(p.authors),
+        "abstract": abstract,
+        "wrapped": wrap_text(abstract),
+        "links": {
+            "page": f"{settings.base_url}/papers/{quote(p.id, safe='/')}",
+            "arxiv": _http(p.links.get("abs")) or (f"https://arxiv.org/abs/{p.id}" if arxiv else None),
+            "pdf": _http(p.links.get("pdf")) or (f"https://arxiv.org/pdf/{p.id}" if arxiv else None),
+        },
     }
 
 
@@ -107,36 +114,41 @@ def compose(
     papers: dict | None = None,
 ) -> Digest | None:
     """The reader's next digest, or None when it would be empty (empty digests are not
-    sent). ``papers``: a pk -> StoredPaper cache shared across readers of one run."""
+    sent). ``papers``: a cache of paper views shared by the readers of one run."""
     now = now or datetime.now(timezone.utc)
     exclude = store.shown_pks(sub.user_id)
     picks: list[Pick] = select_papers(store, settings, sub, pool, exclude)
     if not picks:
         return None
+    # What a paper looks like in a mail is the same for every reader: made once per run.
     cache = papers if papers is not None else {}
     missing = [p.pk for p in picks if p.pk not in cache]
     if missing:
-        cache.update(store.get_papers_by_pk(missing))
+        for pk, sp in store.get_papers_by_pk(missing).items():
+            cache[pk] = _view(settings, sp.paper)
     # One signed rate link per mail (a token per paper and button was a third of the cost of
     # composing); the page checks that the paper named in it was sent to this reader.
     rate = rate_url(settings, sub.user_id)
     items = []
     for p in picks:
-        sp = cache.get(p.pk)
-        if sp is None:
+        v = cache.get(p.pk)
+        if v is None:
             continue
-        paper = sp.paper
+        links = dict(v["links"])
+        links["more"] = f"{rate}?paper={v['quoted']}&v=1"
+        links["less"] = f"{rate}?paper={v['quoted']}&v=-1"
         items.append(
             DigestItem(
                 pk=p.pk,
-                paper_id=paper.id,
-                title=clean(paper.title) or paper.id,
-                authors=short_authors(paper.authors),
-                abstract=short_abstract(paper.abstract),
+                paper_id=v["id"],
+                title=v["title"],
+                authors=v["authors"],
+                abstract=v["abstract"],
                 reasons=[clean(r) for r in p.reasons],
                 section=SECTION_NAMES.get(p.section, p.section),
                 score=p.score,
-                links=_links(settings, rate, paper),
+                links=links,
+                wrapped=v["wrapped"],
             )
         )
     if not items:

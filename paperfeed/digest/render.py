@@ -15,7 +15,9 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-__all__ = ["render_html", "render_text", "clean", "short_abstract", "short_authors"]
+__all__ = [
+    "render_html", "render_text", "clean", "short_abstract", "short_authors", "wrap_text",
+]
 
 TEMPLATES = Path(__file__).parent / "templates"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\ufffe\uffff]")
@@ -47,7 +49,7 @@ def short_authors(authors: list[str], keep: int = 5) -> str:
     return ", ".join(names)
 
 
-def _wrap(text: str) -> str:
+def wrap_text(text: str) -> str:
     return "\n".join(textwrap.wrap(text, width=76, initial_indent="   ", subsequent_indent="   "))
 
 
@@ -61,7 +63,7 @@ def _env(html: bool) -> Environment:
         lstrip_blocks=not html,
         keep_trailing_newline=True,
     )
-    env.filters["wrap"] = _wrap
+    env.filters["wrap"] = wrap_text
     return env
 
 
