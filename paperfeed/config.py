@@ -334,7 +334,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "digest_pauses_per_run",
-        4,
+        3,
         "Pauses after which a digest run gives up for now; what is left stays queued for the "
         "next run (`paperfeed run` tries again after its next cycle).",
         _positive_int,

@@ -88,7 +88,7 @@ def queue_due(
     now = now or datetime.now(timezone.utc)
     report = QueueReport()
     max_pk = store.max_paper_pk()
-    busy = store.users_with_open_mail()
+    busy = store.users_with_open_mail(time.time() - settings.digest_uncertain_after)
     due = []
     for sub in store.list_subscriptions("active"):
         if not (force or is_due(sub, now, max_pk)):

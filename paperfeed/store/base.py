@@ -589,7 +589,8 @@ class Store(ABC):
         """Keys of papers stored after ``after_pk``, newest first."""
 
     @abstractmethod
-    def users_with_open_mail(self) -> set[int]: ...
+    def users_with_open_mail(self, claimed_after: float = 0.0) -> set[int]:
+        """Readers with mail queued, or sending and claimed after ``claimed_after``."""
 
     @abstractmethod
     def create_digest(self, forced: bool, max_pk: int) -> int: ...

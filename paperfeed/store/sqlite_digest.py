@@ -171,11 +171,15 @@ class DigestMixin:
             ).fetchall()
         return [r[0] for r in rows]
 
-    def users_with_open_mail(self) -> set[int]:
-        """Readers with a digest mail queued or in flight (they get no second one meanwhile)."""
+    def users_with_open_mail(self, claimed_after: float = 0.0) -> set[int]:
+        """Readers with a digest mail queued, or in flight and claimed after ``claimed_after``
+        (they get no second one meanwhile). A mail left uncertain by a dead sender does not
+        hold a reader's later digests back: its papers are already recorded as shown."""
         with self._lock:
             rows = self.conn.execute(
-                "SELECT DISTINCT user_id FROM outbox WHERE status IN ('queued', 'sending')"
+                "SELECT DISTINCT user_id FROM outbox WHERE status = 'queued' "
+                "OR (status = 'sending' AND claimed_at > ?)",
+                (float(claimed_after),),
             ).fetchall()
         return {r[0] for r in rows}
 
