@@ -283,7 +283,7 @@ CREATE TABLE outbox (
     created_at TEXT NOT NULL,
     UNIQUE (digest_id, user_id)
 );
-CREATE INDEX outbox_queue ON outbox(status, next_attempt_at);
+CREATE INDEX outbox_queue ON outbox(status, attempts, id);  -- the claim order: one index step
 CREATE INDEX outbox_user ON outbox(user_id, status);
 INSERT OR IGNORE INTO users (email, created_at) SELECT email, created_at FROM subscriptions;
 INSERT OR IGNORE INTO digest_subscriptions (user_id, status, source, created_at)
