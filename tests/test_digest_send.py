@@ -387,3 +387,18 @@ def test_paperfeed_run_sends_what_is_due(db, smtp_server):
         sched.client.close()
         s.close()
     assert sorted(smtp_server.to()) == readers
+
+
+def test_a_withdrawn_paper_is_not_mailed(db, smtp_server):
+    _readers(db, 1, max_papers=50)
+    s = open_store(str(db))
+    s.upsert_papers([Paper(id=f"2606.6{i:04d}", title=f"Announced {i}", published="2026-06-14T00:00:00Z",
+                           version=1) for i in range(2)])
+    s.close()
+    con = sqlite3.connect(db)  # what a harvest does with an OAI-PMH deleted record
+    con.execute("UPDATE papers SET withdrawn = 1 WHERE id = '2606.60001'")
+    con.commit()
+    con.close()
+    _run(db, _settings(db, smtp_server.port), force=False, now=datetime(2026, 6, 14, 12, tzinfo=timezone.utc))
+    text = smtp_server.got[0].get_body(("plain",)).get_content()
+    assert "/papers/2606.60000" in text and "2606.60001" not in text

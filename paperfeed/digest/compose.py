@@ -122,10 +122,11 @@ def compose(
         return None
     # What a paper looks like in a mail is the same for every reader: made once per run.
     cache = papers if papers is not None else {}
-    missing = [p.pk for p in picks if p.pk not in cache]
+    missing = [p.pk for p in picks if p.pk not in cache]  # None: withdrawn
     if missing:
         for pk, sp in store.get_papers_by_pk(missing).items():
-            cache[pk] = _view(settings, sp.paper)
+            # A paper its source withdrew (a personal pick may still name one) is not mailed.
+            cache[pk] = None if sp.withdrawn else _view(settings, sp.paper)
     # One signed rate link per mail (a token per paper and button was a third of the cost of
     # composing); the page checks that the paper named in it was sent to this reader.
     rate = rate_url(settings, sub.user_id)

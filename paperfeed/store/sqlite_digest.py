@@ -163,10 +163,10 @@ class DigestMixin:
             return self.conn.execute("SELECT coalesce(max(pk), 0) FROM papers").fetchone()[0]
 
     def new_paper_pks(self, after_pk: int, limit: int) -> list[int]:
-        """Keys of papers stored after ``after_pk``, newest first."""
+        """Keys of papers stored after ``after_pk``, newest first (withdrawn ones left out)."""
         with self._lock:
             rows = self.conn.execute(
-                "SELECT pk FROM papers WHERE pk > ? ORDER BY pk DESC LIMIT ?",
+                "SELECT pk FROM papers WHERE pk > ? AND withdrawn = 0 ORDER BY pk DESC LIMIT ?",
                 (int(after_pk), int(limit)),
             ).fetchall()
         return [r[0] for r in rows]
