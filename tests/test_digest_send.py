@@ -220,6 +220,13 @@ def test_sender_killed_after_k_of_n_resumes_and_reports_the_one_in_flight(db, sm
     assert len({m["Message-ID"] for m in smtp_server.got}) == n
     (d,) = _status(db)["digests"]
     assert (d["sent"], d["uncertain"], d["queued"]) == (n - 1, 1, 0)
+    # What an administrator sees.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}
+    env.update(_env(db))
+    shown = subprocess.run([sys.executable, "-m", "paperfeed", "digest", "status"], env=env,
+                           capture_output=True, text=True, cwd=db.parent, timeout=60)
+    assert f"{n - 1} sent" in shown.stdout and "1 uncertain" in shown.stdout
+    assert f"uncertain: mail {k + 1} to {readers[k]}" in shown.stdout
 
 
 def test_two_senders_at_once_never_send_a_row_twice(db, smtp_server):
