@@ -384,7 +384,7 @@ def test_due_rules_daily_weekly_time_zone_and_hour():
 def test_paperfeed_run_sends_what_is_due(db, smtp_server):
     from paperfeed.harvest.scheduler import Scheduler
 
-    readers = _readers(db, 2)
+    readers = _readers(db, 2, send_hour=0)  # due at any hour the test runs
     s = open_store(str(db))
     s.upsert_papers([Paper(id="2606.70001", title="Fresh", published="2026-06-14T00:00:00Z", version=1)])
     sched = Scheduler(s, _settings(db, smtp_server.port, PAPERFEED_HARVEST_SETS="cs"))

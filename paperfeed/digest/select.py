@@ -76,9 +76,11 @@ class Pool:
 
     @classmethod
     def build(cls, store: Store, settings: Settings, after_pk: int, now: datetime | None = None):
+        # The site's own trending window (widened as its first page would be), ranked deeper.
         page = trending(
-            store, settings.trending_gravity, settings.trending_days, limit=TRENDING_POOL, now=now
-        )
+            store, settings.trending_gravity, settings.trending_window_days, limit=TRENDING_POOL,
+            now=now, max_days=settings.trending_max_days, fill=settings.page_size,
+        )  # fmt: skip
         voted = [x for x in page.items if x.score > 0]
         top = voted[0].score if voted else 1.0
         return cls(
