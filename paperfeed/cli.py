@@ -194,6 +194,7 @@ _COMMAND_MODULES: list[str] = [
     "paperfeed.search.commands",
     "paperfeed.harvest.commands",
     "paperfeed.web.commands",
+    "paperfeed.digest.commands",
 ]
 for _mod in _COMMAND_MODULES:
     importlib.import_module(_mod).register(main)

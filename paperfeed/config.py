@@ -336,6 +336,81 @@ SETTINGS: tuple[Setting, ...] = (
         "Minutes a sign-in link stays valid (it works once).",
         _seconds,
     ),
+    # --- digest ---
+    Setting(
+        "digest_rate",
+        5.0,
+        "Digest mails sent per second at most (0: as fast as the SMTP server takes them).",
+        _positive_float,
+    ),
+    Setting(
+        "digest_failures_before_pause",
+        3,
+        "Transient SMTP failures in a row (4xx, refused or dropped connections) after which a "
+        "digest run pauses before going on.",
+        _positive_int,
+    ),
+    Setting(
+        "digest_backoff",
+        30.0,
+        "Seconds of the first such pause; each further pause in a run doubles it.",
+        _positive_float,
+    ),
+    Setting(
+        "digest_backoff_cap", 600.0, "Longest pause in seconds between failing sends.", _positive_float
+    ),
+    Setting(
+        "digest_pauses_per_run",
+        3,
+        "Pauses after which a digest run gives up for now; what is left stays queued for the "
+        "next run (`paperfeed run` tries again after its next cycle).",
+        _positive_int,
+    ),
+    Setting(
+        "digest_retry_after",
+        600.0,
+        "Seconds a mail that failed transiently waits before it is tried again.",
+        _positive_float,
+    ),
+    Setting(
+        "digest_max_attempts",
+        10,
+        "Tries of one digest mail before it is marked failed.",
+        _positive_int,
+    ),
+    Setting(
+        "digest_uncertain_after",
+        600.0,
+        "Seconds after which a mail still marked sending (its sender died while the SMTP "
+        "server was answering) is reported uncertain by `paperfeed digest status`; it is "
+        "never resent on its own.",
+        _seconds,
+    ),
+    Setting(
+        "confirm_link_hours",
+        48.0,
+        "Hours a subscription's confirmation link stays valid (it works once).",
+        _seconds,
+    ),
+    Setting(
+        "mail_link_days",
+        60.0,
+        "Days the \"not for me\" / \"more like this\" links of a digest stay valid "
+        "(unsubscribe links never expire).",
+        _seconds,
+    ),
+    Setting(
+        "subscribe_limit_address",
+        3,
+        "Subscription requests (each mails a confirmation) per address per hour.",
+        _positive_int,
+    ),
+    Setting(
+        "subscribe_limit_client",
+        20,
+        "Subscription requests per client (IP address) per hour.",
+        _positive_int,
+    ),
     # --- search ---
     Setting(
         "embed_model",

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Paper", "Rejected", "ImportReport", "MAX_REPORTED_ERRORS", "User"]
+__all__ = [
+    "Paper", "Rejected", "ImportReport", "MAX_REPORTED_ERRORS", "User", "Subscription",
+    "OutboxRow", "DIGEST_SECTIONS",
+]
 
 
 @dataclass(slots=True)
@@ -123,3 +126,43 @@ class User:
     name: str = ""
     created_at: str = ""
     last_login_at: str | None = None
+
+
+# What goes into a digest; a reader picks any of them.
+DIGEST_SECTIONS = ("trending", "follows", "searches", "foryou")
+
+
+@dataclass(slots=True)
+class Subscription:
+    """A reader's digest subscription and preferences (one per reader)."""
+
+    user_id: int
+    email: str
+    status: str = "pending"  # pending (not confirmed yet) | active | unsubscribed
+    source: str = "web"  # where it started: web, api, cli, account
+    frequency: str = "daily"  # daily | weekly
+    weekday: int = 0  # weekly digests: 0 Monday .. 6 Sunday
+    send_hour: int = 6  # not before this hour of the reader's day
+    timezone: str = "UTC"
+    max_papers: int = 10
+    min_score: float | None = None  # None: no threshold
+    sections: tuple[str, ...] = DIGEST_SECTIONS
+    created_at: str = ""
+    confirmed_at: str | None = None
+    last_digest_on: str | None = None  # the reader's local date of the last digest queued
+    last_digest_at: str | None = None  # UTC time of it
+    seen_pk: int = 0  # papers with keys up to this were new in an earlier digest
+
+
+@dataclass(slots=True)
+class OutboxRow:
+    """One digest mail to one reader, composed once and stored (sent as these bytes)."""
+
+    id: int
+    digest_id: int
+    user_id: int
+    email: str
+    message_id: str
+    message: bytes
+    paper_pks: list[int]
+    attempts: int = 0

@@ -320,10 +320,13 @@ def test_bad_email_refused(bad):
 
 
 def test_subscription_pending_once(store):
-    assert store.add_subscription("Reader@Example.org") == ("Reader@example.org", True)
-    assert store.add_subscription("reader@example.org") == ("reader@example.org", False)
+    # Subscriptions are the digest feature's now (tests/test_digest_subscribe.py has the flow).
+    user, before = store.subscribe("Reader@Example.org")
+    assert (user.email, before) == ("Reader@example.org", None)
+    again, before = store.subscribe("reader@example.org")
+    assert again.id == user.id and before == "pending"
     with pytest.raises(InputError):
-        store.add_subscription("nope")
+        store.subscribe("nope")
 
 
 # --- rendering -----------------------------------------------------------------------------

@@ -260,7 +260,7 @@ class Scheduler:
         if send is None:
             return
         try:
-            sent = send(self.store, self.settings)
+            sent = send(self.store, self.settings, stop=self.stop)
             log.info("digests: %s sent", sent)
         except Exception:
             log.exception("digests: sending failed; will try again after the next cycle")

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..config import Settings
 from ..errors import PaperfeedError
 
-__all__ = ["MailError", "Transport", "deliver", "maildir_path", "sign_dkim"]
+__all__ = ["MailError", "Transport", "deliver", "maildir_path", "sign_dkim", "sign_dkim_bytes"]
 
 # Headers DKIM signs. The two List-Unsubscribe headers are in the list so a relay cannot strip
 # or swap the one-click link without breaking the signature (Gmail and Yahoo require both).
@@ -70,6 +70,31 @@ def sign_dkim(settings: Settings, msg: EmailMessage) -> EmailMessage:
     # Prepend: a signature goes above the headers it covers.
     msg._headers.insert(0, (name, msg.policy.header_fetch_parse(name, value.strip())))  # noqa: SLF001
     return msg
+
+
+def sign_dkim_bytes(settings: Settings, raw: bytes) -> bytes:
+    """``raw`` with a DKIM-Signature on top when a key is configured (else unchanged): for
+    mail stored as bytes (the digest outbox), so every try sends the bytes that were stored."""
+    if not settings.dkim_key_file:
+        return raw
+    import dkim
+    from email.parser import BytesHeaderParser
+
+    try:
+        key = Path(settings.dkim_key_file).expanduser().read_bytes()
+    except OSError as e:
+        raise MailError(f"cannot read dkim_key_file {settings.dkim_key_file}: {e.strerror}")
+    if not (settings.dkim_selector and settings.dkim_domain):
+        raise MailError("DKIM needs dkim_selector and dkim_domain as well as dkim_key_file")
+    present = {h.lower().encode() for h in BytesHeaderParser().parsebytes(raw).keys()}
+    sig = dkim.sign(
+        raw,
+        settings.dkim_selector.encode(),
+        settings.dkim_domain.encode(),
+        key,
+        include_headers=[h for h in DKIM_HEADERS if h in present],
+    )
+    return sig + raw
 
 
 class Transport:
@@ -134,6 +159,38 @@ class Transport:
             self._smtp = self._connect()
         try:
             refused = self._smtp.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as e:
+            code, text = next(iter(e.recipients.values()))
+            raise MailError(f"recipient refused: {code} {_text(text)}",
+                            permanent=500 <= code < 600, code=code) from None
+        except smtplib.SMTPResponseException as e:
+            if e.smtp_code == 421 or not 500 <= e.smtp_code < 600:
+                self._drop()
+            raise MailError(f"SMTP {e.smtp_code} {_text(e.smtp_error)}",
+                            permanent=500 <= e.smtp_code < 600, code=e.smtp_code) from None
+        except (smtplib.SMTPException, OSError) as e:
+            self._drop()
+            raise MailError(f"SMTP connection lost: {e}") from None
+        if refused:
+            code, text = next(iter(refused.values()))
+            raise MailError(f"recipient refused: {code} {_text(text)}",
+                            permanent=500 <= code < 600, code=code)
+        return "smtp"
+
+    def send_bytes(self, raw: bytes, sender: str, recipients: list[str]) -> str:
+        """Deliver a mail already composed as bytes (CRLF line ends), exactly as given plus a
+        DKIM signature when configured; errors as for ``send``."""
+        raw = sign_dkim_bytes(self.settings, raw)
+        if not self.settings.smtp_host:
+            if self._maildir is None:
+                path = maildir_path(self.settings)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._maildir = mailbox.Maildir(str(path), create=True)
+            return self._maildir.add(raw)
+        if self._smtp is None:
+            self._smtp = self._connect()
+        try:
+            refused = self._smtp.sendmail(sender, recipients, raw)
         except smtplib.SMTPRecipientsRefused as e:
             code, text = next(iter(e.recipients.values()))
             raise MailError(f"recipient refused: {code} {_text(text)}",

@@ -19,7 +19,7 @@ from typing import Iterator, NamedTuple
 import orjson
 
 from ..errors import InputError
-from ..models import Paper, User
+from ..models import OutboxRow, Paper, Subscription, User
 
 __all__ = [
     "Store",
@@ -493,11 +493,6 @@ class Store(ABC):
         submitted keeps its first submission."""
 
     @abstractmethod
-    def add_subscription(self, email: str, source: str = "web") -> tuple[str, bool]:
-        """Record an address as a pending subscriber: (normalised address, whether new).
-        Raises InputError when the address is not valid."""
-
-    @abstractmethod
     def list_paper_pks(
         self, limit: int, before_pk: int | None = None, category: str | None = None
     ) -> list[int]:
@@ -557,6 +552,81 @@ class Store(ABC):
 
     @abstractmethod
     def shown_pks(self, user_id: int) -> set[int]: ...
+
+
+    # --- digests: subscriptions, digest runs, the outbox (store/sqlite_digest.py) -----------
+    @abstractmethod
+    def subscribe(self, email: str, source: str = "web") -> tuple["User", str | None]:
+        """Ask for a digest: (the reader, created when new; the subscription's status before:
+        None, pending, active or unsubscribed). New and unsubscribed become pending."""
+
+    @abstractmethod
+    def get_subscription(self, user_id: int) -> "Subscription | None": ...
+
+    @abstractmethod
+    def list_subscriptions(self, status: str | None = "active") -> list["Subscription"]: ...
+
+    @abstractmethod
+    def confirm_subscription(self, user_id: int) -> bool:
+        """pending -> active; False when it was not pending."""
+
+    @abstractmethod
+    def activate_subscription(self, user_id: int, source: str = "account") -> None:
+        """Active at once (the reader is signed in: the address is proven)."""
+
+    @abstractmethod
+    def unsubscribe(self, user_id: int) -> bool:
+        """-> unsubscribed, cancelling queued mail; False when already unsubscribed."""
+
+    @abstractmethod
+    def set_digest_prefs(self, user_id: int, **prefs) -> None: ...
+
+    @abstractmethod
+    def max_paper_pk(self) -> int: ...
+
+    @abstractmethod
+    def new_paper_pks(self, after_pk: int, limit: int) -> list[int]:
+        """Keys of papers stored after ``after_pk``, newest first."""
+
+    @abstractmethod
+    def users_with_open_mail(self, claimed_after: float = 0.0) -> set[int]:
+        """Readers with mail queued, or sending and claimed after ``claimed_after``."""
+
+    @abstractmethod
+    def create_digest(self, forced: bool, max_pk: int) -> int: ...
+
+    @abstractmethod
+    def queue_digest_mail(self, digest_id: int, seen_pk: int, rows: list[tuple]) -> int:
+        """Store composed mails and move each reader's schedule on, in ONE transaction."""
+
+    @abstractmethod
+    def mark_digest_checked(self, user_ids: list[int], seen_pk: int) -> None: ...
+
+    @abstractmethod
+    def claim_outbox(self, worker: str, now: float | None = None) -> "OutboxRow | None":
+        """Atomically move the next due queued mail to 'sending' (recording its papers as
+        shown), or None. Two senders never get the same row."""
+
+    @abstractmethod
+    def outbox_sent(self, row_id: int) -> None: ...
+
+    @abstractmethod
+    def outbox_failed(self, row_id: int, error: str) -> None: ...
+
+    @abstractmethod
+    def outbox_retry(self, row_id: int, error: str, next_attempt_at: float, max_attempts: int) -> str: ...
+
+    @abstractmethod
+    def requeue_outbox(self, row_ids: list[int]) -> int: ...
+
+    @abstractmethod
+    def outbox_counts(self) -> list[dict]: ...
+
+    @abstractmethod
+    def outbox_in_flight(self) -> list[dict]: ...
+
+    @abstractmethod
+    def outbox_rows(self, user_id: int | None = None, limit: int = 100) -> list[dict]: ...
 
 
 class FeedRow(NamedTuple):

@@ -231,6 +231,67 @@ CREATE TABLE shown_papers (
 ALTER TABLE submissions ADD COLUMN user_id INTEGER REFERENCES users(id) ON DELETE SET NULL;
 """
 
+# Digests. A subscription is a reader's (users, one identity per address): pending until the
+# confirmation link's page POSTs, then active until unsubscribed. ``seen_pk``: papers with
+# keys up to it were already "new" for an earlier digest, so a day with no new papers sends
+# nothing. ``outbox``: one row per (digest, reader), written with the composed message BEFORE
+# anything is sent; a sender claims a row by moving it from queued to sending in one guarded
+# UPDATE, and marks it sent only once the SMTP server accepted it. A row left "sending" is a
+# mail whose fate is unknown (the sender died while the server answered): reported, never
+# resent on its own. The pending addresses of the old ``subscriptions`` table move here.
+_DIGEST = """
+CREATE TABLE digest_subscriptions (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    status TEXT NOT NULL DEFAULT 'pending',   -- pending | active | unsubscribed
+    source TEXT NOT NULL DEFAULT 'web',       -- web | api | cli | account
+    frequency TEXT NOT NULL DEFAULT 'daily',  -- daily | weekly
+    weekday INTEGER NOT NULL DEFAULT 0,       -- weekly: 0 Monday .. 6 Sunday
+    send_hour INTEGER NOT NULL DEFAULT 6,     -- not before this hour, the reader's time
+    timezone TEXT NOT NULL DEFAULT 'UTC',
+    max_papers INTEGER NOT NULL DEFAULT 10,
+    min_score REAL,                           -- NULL: no threshold
+    sections TEXT NOT NULL DEFAULT 'trending follows searches foryou',
+    created_at TEXT NOT NULL,
+    confirmed_at TEXT,
+    unsubscribed_at TEXT,
+    last_digest_on TEXT,                      -- the reader's local date of the last digest
+    last_digest_at TEXT,
+    seen_pk INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX digest_subscriptions_status ON digest_subscriptions(status);
+CREATE TABLE digests (
+    id INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    forced INTEGER NOT NULL DEFAULT 0,
+    max_pk INTEGER NOT NULL DEFAULT 0         -- newest paper key when it was composed
+);
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    digest_id INTEGER NOT NULL REFERENCES digests(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    email TEXT NOT NULL,
+    message_id TEXT NOT NULL UNIQUE,
+    message BLOB NOT NULL,                    -- the composed mail; every try sends these bytes
+    paper_pks TEXT NOT NULL DEFAULT '[]',     -- JSON: recorded in shown_papers when claimed
+    status TEXT NOT NULL DEFAULT 'queued',    -- queued | sending | sent | failed | cancelled
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,  -- unix time
+    claimed_by TEXT,                          -- host:pid of the sender that claimed it
+    claimed_at REAL,
+    sent_at TEXT,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (digest_id, user_id)
+);
+CREATE INDEX outbox_queue ON outbox(status, attempts, id);  -- the claim order: one index step
+CREATE INDEX outbox_user ON outbox(user_id, status);
+INSERT OR IGNORE INTO users (email, created_at) SELECT email, created_at FROM subscriptions;
+INSERT OR IGNORE INTO digest_subscriptions (user_id, status, source, created_at)
+    SELECT u.id, 'pending', s.source, s.created_at
+    FROM subscriptions s JOIN users u ON u.email = s.email;
+DROP TABLE subscriptions;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_papers", _PAPERS),
     ("0002_paper_authors_by_paper", _AUTHORS_BY_PAPER),
@@ -246,6 +307,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     # --- readers (accounts, library, follows, saved searches) migrations: "04xx_..." ---
     ("0401_readers_users_sessions_tokens", _READERS),
     # --- digest (subscriptions, digests, outbox) migrations: "05xx_..." ---
+    ("0501_digest_subscriptions_outbox", _DIGEST),
 ]
 
 

@@ -1,4 +1,4 @@
-"""SQLite queries for the web app: listings by day, trending, votes, submissions, pending subscriptions.
+"""SQLite queries for the web app: listings by day, trending, votes, submissions.
 
 Mixed into ``SQLiteStore``: methods use ``self.conn`` (reads, under ``self._lock``) and
 ``self._write()`` (one BEGIN IMMEDIATE transaction). Declare each public method on the
@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta, timezone
 import orjson
 
 from ..errors import NotFoundError
-from .base import FeedRow, normalize_email
+from .base import FeedRow
 
 __all__ = ["FeedMixin", "LISTABLE"]
 
@@ -327,7 +327,7 @@ class FeedMixin:
             )
             return cur.rowcount == 1
 
-    # --- submissions and subscriptions ---------------------------------------------------
+    # --- submissions -----------------------------------------------------------------------
     def add_submission(self, paper_id: str, via: str) -> tuple[str, bool]:
         with self._write() as conn:
             pk = self._pk_of(conn, paper_id)
@@ -339,13 +339,3 @@ class FeedMixin:
                 "SELECT submitted_at FROM submissions WHERE paper_pk = ?", (pk,)
             ).fetchone()[0]
             return at, cur.rowcount == 1
-
-    def add_subscription(self, email: str, source: str = "web") -> tuple[str, bool]:
-        address = normalize_email(email)
-        with self._write() as conn:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO subscriptions (email, created_at, status, source) "
-                "VALUES (?, ?, 'pending', ?)",
-                (address, _now(), source),
-            )
-            return address, cur.rowcount == 1

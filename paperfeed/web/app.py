@@ -22,7 +22,7 @@ from ..config import DEFAULT_SECRET, Settings, load_settings
 from ..errors import ConfigError, InputError, NotFoundError, PaperfeedError
 from ..search.follow import IndexFollower
 from ..store import Store, open_store
-from . import api, feeds, pages
+from . import api, digest_pages, feeds, pages
 from .render import make_env
 from .auth import VisitorCookies
 from .security import SecurityHeaders
@@ -117,6 +117,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
+    app.include_router(digest_pages.api_router)
+    app.include_router(digest_pages.router)
     app.include_router(feeds.router)
     app.include_router(pages.router)
     _install_error_pages(app)

@@ -1,4 +1,5 @@
-"""HTML pages: trending, day/week/month listings, paper pages, search, submit, subscribe."""
+"""HTML pages: trending, day/week/month listings, paper pages, search, submit. (Subscribe and
+the other digest pages are in digest_pages.py.)"""
 
 from __future__ import annotations
 
@@ -312,7 +313,7 @@ def search_page(
     )
 
 
-# --- submit and subscribe ------------------------------------------------------------------
+# --- submit ------------------------------------------------------------------
 def _check_origin(request: Request) -> None:
     if not same_origin(request.headers.get("origin"), request.headers.get("host")):
         raise HTTPException(403, "This form can only be sent from this site.")
@@ -342,23 +343,6 @@ def submit_post(request: Request, paper_id: Annotated[str, Form(max_length=200)]
         result=result,
         value="",
         today=result.submitted_at[:10],
-    )
-
-
-@router.get("/subscribe", response_class=HTMLResponse)
-def subscribe_form(request: Request):
-    return render(request, "subscribe.html", title="Subscribe", done=None)
-
-
-@router.post("/subscribe", response_class=HTMLResponse)
-def subscribe_post(request: Request, email: Annotated[str, Form(max_length=320)] = ""):
-    _check_origin(request)
-    try:
-        address, new = request.app.state.store.add_subscription(email)
-    except InputError as e:
-        return render(request, "subscribe.html", 422, title="Subscribe", done=None, error=str(e))
-    return render(
-        request, "subscribe.html", title="Subscribed", done={"email": address, "new": new}
     )
 
 
