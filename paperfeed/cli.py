@@ -195,6 +195,7 @@ _COMMAND_MODULES: list[str] = [
     "paperfeed.harvest.commands",
     "paperfeed.web.commands",
     "paperfeed.digest.commands",
+    "paperfeed.readers.commands",
 ]
 for _mod in _COMMAND_MODULES:
     importlib.import_module(_mod).register(main)

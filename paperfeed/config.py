@@ -409,6 +409,44 @@ SETTINGS: tuple[Setting, ...] = (
         "subscribe_limit_client",
         20,
         "Subscription requests per client (IP address) per hour.",
+    Setting(
+        "login_per_address",
+        5,
+        "Sign-in links one address may be sent per hour (the page answers the same either way).",
+        _positive_int,
+    ),
+    Setting(
+        "login_per_client",
+        20,
+        "Sign-in requests one client address (IP) may make per hour.",
+        _positive_int,
+    ),
+    Setting(
+        "submit_per_hour", 10, "Papers one signed-in reader may submit per hour.", _positive_int
+    ),
+    Setting(
+        "upload_max_mb",
+        5.0,
+        "Largest reference-manager export (BibTeX, CSL-JSON) a reader may upload, in MB.",
+        _seconds,
+    ),
+    Setting(
+        "library_fetch_arxiv",
+        True,
+        "When a reader imports a list, fetch arXiv ids this site does not have from the arXiv "
+        "API (off: only papers already stored are matched).",
+        _bool,
+    ),
+    Setting(
+        "foryou_days",
+        7,
+        "Days of papers (counted back from the newest day with papers) that \"For you\" ranks.",
+        _positive_int,
+    ),
+    Setting(
+        "foryou_negatives",
+        200,
+        "Papers sampled as negatives when a reader's \"For you\" model is trained.",
         _positive_int,
     ),
     # --- search ---

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "Paper", "Rejected", "ImportReport", "MAX_REPORTED_ERRORS", "User", "Subscription",
-    "OutboxRow", "DIGEST_SECTIONS",
+    "OutboxRow", "DIGEST_SECTIONS", "LibraryItem", "Follow", "SavedSearch", "ApiToken",
 ]
 
 
@@ -166,3 +166,43 @@ class OutboxRow:
     message: bytes
     paper_pks: list[int]
     attempts: int = 0
+
+
+@dataclass(slots=True)
+class LibraryItem:
+    """A paper a reader saved, with their note and tags."""
+
+    pk: int
+    paper_id: str
+    title: str
+    saved_at: str
+    note: str = ""
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Follow:
+    """An author (``key`` is the folded name, ``label`` as shown) or a category a reader follows."""
+
+    kind: str  # author or category
+    key: str
+    label: str
+    created_at: str = ""
+
+
+@dataclass(slots=True)
+class SavedSearch:
+    id: int
+    query: str
+    created_at: str = ""
+
+
+@dataclass(slots=True)
+class ApiToken:
+    """A personal API token or private-feed token (the store keeps only its hash)."""
+
+    id: int
+    kind: str  # api or feed
+    label: str
+    created_at: str
+    last_used_at: str | None = None

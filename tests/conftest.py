@@ -61,3 +61,9 @@ class Cli:
 @pytest.fixture
 def cli(db_path: Path, tmp_path: Path) -> Cli:
     return Cli(db_path, tmp_path)
+
+
+@pytest.fixture
+def cli_for(tmp_path: Path):
+    """A Cli on a given database file (the readers tests share one between app and CLI)."""
+    return lambda db: Cli(Path(db), tmp_path)

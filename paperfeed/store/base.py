@@ -19,7 +19,7 @@ from typing import Iterator, NamedTuple
 import orjson
 
 from ..errors import InputError
-from ..models import OutboxRow, Paper, Subscription, User
+from ..models import ApiToken, Follow, LibraryItem, OutboxRow, Paper, SavedSearch, Subscription, User
 
 __all__ = [
     "Store",
@@ -488,9 +488,11 @@ class Store(ABC):
         """Record a user's vote; False if they had already voted for the paper."""
 
     @abstractmethod
-    def add_submission(self, paper_id: str, via: str) -> tuple[str, bool]:
+    def add_submission(
+        self, paper_id: str, via: str, user_id: int | None = None
+    ) -> tuple[str, bool]:
         """List a stored paper on today's page: (submitted_at, whether new). A paper already
-        submitted keeps its first submission."""
+        submitted keeps its first submission (and its submitter)."""
 
     @abstractmethod
     def list_paper_pks(
@@ -552,6 +554,124 @@ class Store(ABC):
 
     @abstractmethod
     def shown_pks(self, user_id: int) -> set[int]: ...
+
+    # --- readers: library, ratings, votes, follows, saved searches, tokens, models --------
+    # (store/sqlite_library.py). Every method is scoped to one reader: another reader's
+    # keys or ids match nothing.
+    @abstractmethod
+    def counter(self, name: str) -> int:
+        """A change counter (``votes``: bumped on every vote given or taken back)."""
+
+    @abstractmethod
+    def save_paper(self, user_id: int, paper_id: str, note: str | None = None,
+                   tags: list[str] | None = None) -> bool:  # fmt: skip
+        """Save a paper to the library (note set, tags added); True when newly saved."""
+
+    @abstractmethod
+    def unsave_paper(self, user_id: int, paper_id: str) -> bool: ...
+
+    @abstractmethod
+    def set_note(self, user_id: int, paper_id: str, note: str) -> None: ...
+
+    @abstractmethod
+    def set_tags(self, user_id: int, paper_id: str, tags: list[str]) -> list[str]: ...
+
+    @abstractmethod
+    def library(self, user_id: int, tag: str | None = None) -> list[LibraryItem]: ...
+
+    @abstractmethod
+    def library_pks(self, user_id: int) -> dict[int, list[str]]:
+        """pk -> tags of each saved paper."""
+
+    @abstractmethod
+    def list_tags(self, user_id: int) -> list[tuple[str, int]]: ...
+
+    @abstractmethod
+    def library_rev(self, user_id: int) -> int:
+        """Bumped on every change to what trains the reader's models (saves, tags, ratings)."""
+
+    @abstractmethod
+    def rate_paper(self, user_id: int, paper_id: str, value: int) -> None:
+        """+1 "more like this", -1 "not for me", 0 removes the rating."""
+
+    @abstractmethod
+    def ratings(self, user_id: int) -> dict[int, int]: ...
+
+    @abstractmethod
+    def toggle_vote(self, user_id: int, paper_id: str) -> bool:
+        """Vote, or take the vote back; True when the reader now votes for the paper."""
+
+    @abstractmethod
+    def user_votes(self, user_id: int, pks: list[int] | None = None) -> set[int]: ...
+
+    @abstractmethod
+    def follow(self, user_id: int, kind: str, key: str, label: str) -> bool:
+        """Follow an author (key: author_key of the name) or a category; True when new."""
+
+    @abstractmethod
+    def unfollow(self, user_id: int, kind: str, key: str) -> bool: ...
+
+    @abstractmethod
+    def list_follows(self, user_id: int) -> list[Follow]: ...
+
+    @abstractmethod
+    def add_saved_search(self, user_id: int, query: str) -> SavedSearch: ...
+
+    @abstractmethod
+    def delete_saved_search(self, user_id: int, search_id: int) -> bool: ...
+
+    @abstractmethod
+    def list_saved_searches(self, user_id: int) -> list[SavedSearch]: ...
+
+    @abstractmethod
+    def create_api_token(self, user_id: int, kind: str, value: str, label: str = "") -> ApiToken:
+        """Store a personal token (``api``) or private-feed token (``feed``) by its hash."""
+
+    @abstractmethod
+    def api_token_user(self, kind: str, value: str) -> User | None: ...
+
+    @abstractmethod
+    def list_api_tokens(self, user_id: int, kind: str | None = None) -> list[ApiToken]: ...
+
+    @abstractmethod
+    def revoke_api_token(self, user_id: int, token_id: int) -> bool: ...
+
+    @abstractmethod
+    def revoke_api_tokens(self, user_id: int, kind: str) -> int: ...
+
+    @abstractmethod
+    def get_reader_models(self, user_id: int) -> list[tuple[str, str, int, bytes, list[int]]]:
+        """Cached "For you" models: (interest, model_id, lib_rev, weights, positive pks)."""
+
+    @abstractmethod
+    def put_reader_models(
+        self, user_id: int, models: list[tuple[str, str, int, bytes, list[int]]]
+    ) -> None: ...
+
+    @abstractmethod
+    def window_pks(self, since: str, until: str | None = None) -> list[int]:
+        """Papers published, listed or submitted in [since, until)."""
+
+    @abstractmethod
+    def papers_by_authors(self, keys: list[str], pks: list[int] | None = None) -> dict[int, list[str]]: ...
+
+    @abstractmethod
+    def papers_in_categories(self, categories: list[str], pks: list[int]) -> dict[int, list[str]]: ...
+
+    @abstractmethod
+    def author_entries(self, key: str, limit: int, offset: int = 0) -> tuple[list[FeedRow], int]:
+        """Papers of the author with this folded name, newest first, and how many."""
+
+    @abstractmethod
+    def author_name(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def ids_by_doi(self, dois: list[str]) -> dict[str, str]:
+        """lower-cased DOI -> paper id, for the DOIs stored."""
+
+    @abstractmethod
+    def export_user(self, user_id: int) -> dict:
+        """Everything stored about the reader, as JSON values."""
 
 
     # --- digests: subscriptions, digest runs, the outbox (store/sqlite_digest.py) -----------

@@ -290,6 +290,82 @@ INSERT OR IGNORE INTO digest_subscriptions (user_id, status, source, created_at)
     SELECT u.id, 'pending', s.source, s.created_at
     FROM subscriptions s JOIN users u ON u.email = s.email;
 DROP TABLE subscriptions;
+# Readers' own data: the library (saved papers with a note), tags on saved papers, ratings
+# ("more like this" +1, "not for me" -1), follows (authors by folded name, categories), saved
+# searches, personal API tokens and private-feed tokens (stored as SHA-256 hashes), and the
+# per-reader "For you" models. ``reader_state.lib_rev`` is bumped on every change that
+# could change a model (save, unsave, tags, ratings), so a cached model is retrained only
+# when its reader's library moved. ``counters`` holds cheap change counters for caches: a
+# vote taken back changes ``votes`` even though ``max(rowid)`` of votes may not change.
+# Every table is keyed on user_id with ON DELETE CASCADE: deleting the reader deletes it all.
+_LIBRARY = """
+CREATE TABLE library (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    paper_pk INTEGER NOT NULL REFERENCES papers(pk) ON DELETE CASCADE,
+    saved_at TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (user_id, paper_pk)
+) WITHOUT ROWID;
+CREATE TABLE library_tags (
+    user_id INTEGER NOT NULL,
+    paper_pk INTEGER NOT NULL,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (user_id, paper_pk, tag),
+    FOREIGN KEY (user_id, paper_pk) REFERENCES library(user_id, paper_pk) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE TABLE ratings (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    paper_pk INTEGER NOT NULL REFERENCES papers(pk) ON DELETE CASCADE,
+    value INTEGER NOT NULL CHECK (value IN (-1, 1)),
+    rated_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, paper_pk)
+) WITHOUT ROWID;
+CREATE TABLE follows (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('author', 'category')),
+    key TEXT NOT NULL,               -- author_key() of the name, or the category
+    label TEXT NOT NULL,             -- the name as the reader saw it
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, kind, key)
+) WITHOUT ROWID;
+CREATE TABLE saved_searches (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    query TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (user_id, query)
+);
+CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('api', 'feed')),
+    token_hash TEXT NOT NULL UNIQUE, -- sha256 hex of the token
+    label TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    last_used_at TEXT
+);
+CREATE INDEX api_tokens_user ON api_tokens(user_id);
+CREATE TABLE reader_state (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    lib_rev INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE reader_models (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    interest TEXT NOT NULL,          -- a tag, or '' for everything untagged
+    model_id TEXT NOT NULL,          -- the embedding model the weights are for
+    lib_rev INTEGER NOT NULL,        -- reader_state.lib_rev when trained
+    weights BLOB NOT NULL,           -- float32 coefficients, then the intercept
+    positives TEXT NOT NULL,         -- JSON list of the positive paper keys (for reasons)
+    trained_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, interest)
+) WITHOUT ROWID;
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE INDEX votes_user ON votes(user_id);
+-- Reference-manager imports look papers up by DOI (case-insensitive, as DOIs are).
+CREATE INDEX papers_doi ON papers(lower(doi)) WHERE doi IS NOT NULL;
 """
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -306,6 +382,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0303_papers_unlisted_index", _UNLISTED_INDEX),
     # --- readers (accounts, library, follows, saved searches) migrations: "04xx_..." ---
     ("0401_readers_users_sessions_tokens", _READERS),
+    ("0402_readers_library_follows_tokens", _LIBRARY),
     # --- digest (subscriptions, digests, outbox) migrations: "05xx_..." ---
     ("0501_digest_subscriptions_outbox", _DIGEST),
 ]

@@ -40,6 +40,7 @@ from .migrations import DEFERRED_INDEXES, apply_migrations
 from .sqlite_digest import DigestMixin
 from .sqlite_feed import FeedMixin
 from .sqlite_harvest import HarvestMixin
+from .sqlite_library import LibraryMixin
 from .sqlite_readers import ReadersMixin
 from .sqlite_vectors import VectorsMixin
 
@@ -71,7 +72,9 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class SQLiteStore(DigestMixin, ReadersMixin, VectorsMixin, HarvestMixin, FeedMixin, Store):
+class SQLiteStore(
+    DigestMixin, LibraryMixin, ReadersMixin, VectorsMixin, HarvestMixin, FeedMixin, Store
+):
     """Papers live here; each feature's queries live in its own mixin module beside it."""
 
     def __init__(self, path: str | Path, busy_timeout: float = 60.0, readonly: bool = False):

@@ -179,7 +179,9 @@ class FeedMixin:
         with self._lock:
             return self.conn.execute(
                 "SELECT (SELECT max(rev) FROM papers), (SELECT max(rowid) FROM votes), "
-                "(SELECT max(submitted_at) FROM submissions)"
+                "(SELECT max(submitted_at) FROM submissions), "
+                # Bumped on every vote and every vote taken back (store/sqlite_library.py).
+                "(SELECT value FROM counters WHERE name = 'votes')"
             ).fetchone()
 
     def feed_recent_days(self, before_day: str, n: int) -> list[str]:
@@ -327,13 +329,16 @@ class FeedMixin:
             )
             return cur.rowcount == 1
 
-    # --- submissions -----------------------------------------------------------------------
-    def add_submission(self, paper_id: str, via: str) -> tuple[str, bool]:
+    # --- submissions -----------------------------------------------------------------
+    def add_submission(
+        self, paper_id: str, via: str, user_id: int | None = None
+    ) -> tuple[str, bool]:
         with self._write() as conn:
             pk = self._pk_of(conn, paper_id)
             cur = conn.execute(
-                "INSERT OR IGNORE INTO submissions (paper_pk, submitted_at, via) VALUES (?, ?, ?)",
-                (pk, _now(), via),
+                "INSERT OR IGNORE INTO submissions (paper_pk, submitted_at, via, user_id) "
+                "VALUES (?, ?, ?, ?)",
+                (pk, _now(), via, user_id),
             )
             at = conn.execute(
                 "SELECT submitted_at FROM submissions WHERE paper_pk = ?", (pk,)

@@ -22,7 +22,7 @@ from ..config import DEFAULT_SECRET, Settings, load_settings
 from ..errors import ConfigError, InputError, NotFoundError, PaperfeedError
 from ..search.follow import IndexFollower
 from ..store import Store, open_store
-from . import api, digest_pages, feeds, pages
+from . import account, api, api_readers, digest_pages, feeds, pages
 from .render import make_env
 from .auth import VisitorCookies
 from .security import SecurityHeaders
@@ -36,11 +36,14 @@ STATIC = Path(__file__).parent / "static"
 
 _REASONS = {
     400: "Bad request",
+    401: "Sign in needed",
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    413: "Too large",
     414: "Address too long",
     422: "Unprocessable request",
+    429: "Too many requests",
     500: "Server error",
     503: "Unavailable",
 }
@@ -116,9 +119,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(VisitorCookies, secure=settings.base_url.startswith("https://"))
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(api_readers.router)  # /api/me before /api's catch-all paper paths
     app.include_router(api.router)
     app.include_router(digest_pages.api_router)
     app.include_router(digest_pages.router)
+    app.include_router(account.router)  # /feeds/for-you/... and the readers' pages
     app.include_router(feeds.router)
     app.include_router(pages.router)
     _install_error_pages(app)

@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from ..errors import InputError, NotFoundError, PaperfeedError
 from ..ids import is_arxiv_id, normalize_id
 from ..search import MODES
-from .auth import csrf_token, current_user
+from .auth import check_csrf, csrf_token, current_user
+from .marks import card_marks
 from .render import paper_url
 from .searching import run_search, run_similar
 from .security import same_origin
@@ -47,13 +48,18 @@ Page = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.
 def render(request: Request, template: str, status_code: int = 200, **ctx) -> HTMLResponse:
     # The footer says when each source was last harvested: a stale feed must not look fresh.
     ctx.setdefault("harvested", request.app.state.store.harvest_summary())
+    user = current_user(request)
     html = request.app.state.env.get_template(template).render(
         request_path=request.url.path,
         csrf=csrf_token(request),
-        user=current_user(request),
+        user=user,
+        marks=ctx.pop("marks", None) or card_marks(request, user, ctx),
         **ctx,
     )
-    return HTMLResponse(html, status_code=status_code)
+    resp = HTMLResponse(html, status_code=status_code)
+    if user is not None:  # a page with the reader's marks on it: never in a shared cache
+        resp.headers["Cache-Control"] = "private, no-store"
+    return resp
 
 
 def _pager(request: Request, page: int, size: int, total: int | None, shown: int) -> dict:
@@ -325,11 +331,21 @@ def submit_form(request: Request):
 
 
 @router.post("/submit", response_class=HTMLResponse)
-def submit_post(request: Request, paper_id: Annotated[str, Form(max_length=200)] = ""):
-    _check_origin(request)
+def submit_post(
+    request: Request,
+    paper_id: Annotated[str, Form(max_length=200)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+):
+    # A submission reshapes the day's page: signed-in readers only, a few an hour each.
+    check_csrf(request, csrf)
+    user = current_user(request)
+    if user is None:
+        raise HTTPException(401, "Sign in to submit a paper.")
     s, store = request.app.state.settings, request.app.state.store
+    if not store.throttle_hit(f"submit:user:{user.id}", s.submit_per_hour, 3600.0):
+        raise HTTPException(429, f"You can submit {s.submit_per_hour} papers an hour. Try again later.")
     try:
-        result = submit_paper(store, s, paper_id)
+        result = submit_paper(store, s, paper_id, user_id=user.id)
     except (InputError, NotFoundError) as e:
         status = 422 if isinstance(e, InputError) else 404
         return render(

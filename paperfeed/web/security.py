@@ -39,7 +39,10 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        public_data = path.startswith(("/api/", "/feeds/"))
+        # A reader's own data (/api/me, their private feed) is not for other sites to read.
+        public_data = path.startswith(("/api/", "/feeds/")) and not path.startswith(
+            ("/api/me", "/feeds/for-you/")
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -50,7 +50,9 @@ def _web_settings(settings: Settings) -> Settings:
     )
 
 
-def submit_paper(store: Store, settings: Settings, text: str) -> Submission:
+def submit_paper(
+    store: Store, settings: Settings, text: str, user_id: int | None = None
+) -> Submission:
     parsed = parse_arxiv_id(text or "")
     if parsed is None:
         raise InputError(f"not an arXiv id: {(text or '')[:60]!r} (e.g. 2606.00467)")
@@ -75,5 +77,5 @@ def submit_paper(store: Store, settings: Settings, text: str) -> Submission:
     if sp is None:
         where = "arXiv or the local store" if via == "local" and not notes else "the local store"
         raise NotFoundError(" ".join([*notes, f"{pid} was not found in {where}."]))
-    submitted_at, new = store.add_submission(pid, via)
+    submitted_at, new = store.add_submission(pid, via, user_id)
     return Submission(sp, submitted_at, new, via, notes)

@@ -222,6 +222,11 @@ class TrendingCache:
         self._pages: dict[tuple, tuple[float, TrendingPage, list[Entry]]] = {}
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Forget every page (a vote was given or taken back here)."""
+        with self._lock:
+            self._pages.clear()
+
     def page(
         self, store: Store, settings: Settings, limit: int, offset: int
     ) -> tuple[TrendingPage, list[Entry]]:
