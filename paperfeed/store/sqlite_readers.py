@@ -76,11 +76,23 @@ class ReadersMixin:
         CASCADE go with the row; ``votes`` predates accounts (no foreign key) and goes here.
         Feature mixins that add tables without a cascade must extend ``_user_tables``."""
         with self._write() as conn:
-            if not conn.execute("SELECT 1 FROM users WHERE id = ?", (int(user_id),)).fetchone():
+            row = conn.execute("SELECT email FROM users WHERE id = ?", (int(user_id),)).fetchone()
+            if not row:
                 raise NotFoundError(f"no reader with id {user_id}")
             for table in self._user_tables():
                 conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (int(user_id),))
+            self._forget_address(conn, int(user_id), row[0])
             conn.execute("DELETE FROM users WHERE id = ?", (int(user_id),))
+
+    def _forget_address(self, conn, user_id: int, email: str) -> None:
+        """Rows about the reader keyed on their address or id rather than on user_id: rate-limit
+        hits (``<what>:addr:<email>``, ``<what>:user:<id>``) and a pending subscription."""
+        conn.execute(
+            "DELETE FROM throttle WHERE (instr(key, ':addr:') > 0 AND "
+            "substr(key, instr(key, ':addr:') + 6) = lower(?)) OR key LIKE ?",
+            (email, f"%:user:{int(user_id)}"),
+        )
+        conn.execute("DELETE FROM subscriptions WHERE email = ?", (email,))
 
     def _user_tables(self) -> tuple[str, ...]:
         # Constant table names only (never input): rows keyed on user_id without a cascade.
