@@ -111,7 +111,7 @@ def _ref(where: str, shown: str, arxiv: str | None, doi: str | None, title: str 
         if m:
             arxiv = _arxiv_from(m.group(1))
     title = " ".join((title or "").replace("{", "").replace("}", "").split()) or None
-    return Ref(where, shown[:200], arxiv, doi, title)
+    return Ref(where, (title or shown)[:200], arxiv, doi, title)
 
 
 def refs_from_text(text: str, where: str = "line") -> list[Ref]:

@@ -14,8 +14,9 @@ import secrets
 from typing import Annotated
 from urllib.parse import quote, unquote
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile  # what request.form() holds
 
 from ..errors import InputError, NotFoundError
 from ..ids import normalize_id
