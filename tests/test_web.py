@@ -18,6 +18,7 @@ from paperfeed.store import open_store
 from paperfeed.web import api, feeds, pages
 from paperfeed.web.app import create_app
 from tests.conftest import DATA
+from tests.readers_support import csrf_of, sign_in
 from tests.web_support import (
     HF_DAY,
     HF_TOP,
@@ -682,12 +683,14 @@ def test_submit_fetches_from_arxiv_and_lists_today(tmp_path, web_cache, httpserv
         ATOM_ONE.read_bytes(), content_type="application/atom+xml"
     )
     url = httpserver.url_for("/api/query")
-    with fresh_client(
-        fresh_db, web_cache, PAPERFEED_ARXIV_API_URL=url, PAPERFEED_HARVEST_INTERVAL="0"
-    ) as c:
+    settings = settings_for(fresh_db, web_cache, PAPERFEED_ARXIV_API_URL=url,
+                            PAPERFEED_HARVEST_INTERVAL="0")  # fmt: skip
+    with TestClient(create_app(settings)) as c:
+        sign_in(c, settings, "submitter@example.org")  # submitting needs a reader
+        csrf = csrf_of(c, "/submit")
         missing = c.get("/papers/1601.00001")
         assert missing.status_code == 404 and 'value="1601.00001"' in missing.text
-        r = c.post("/submit", data={"paper_id": "https://arxiv.org/abs/1601.00001v1"})
+        r = c.post("/submit", data={"paper_id": "https://arxiv.org/abs/1601.00001v1", "csrf": csrf})
         assert r.status_code == 200, r.text
         assert "Inelastic effects in molecular transport junctions" in r.text
         assert "Fetched from the arXiv API" in r.text
@@ -698,34 +701,37 @@ def test_submit_fetches_from_arxiv_and_lists_today(tmp_path, web_cache, httpserv
         assert "1601.00001" in [p["id"] for p in today["papers"]]
         page = c.get(f"/papers/{'1601.00001'}").text
         assert "<math" in page  # its abstract's $I$-$V$
-        again = c.post("/submit", data={"paper_id": "1601.00001"})
+        again = c.post("/submit", data={"paper_id": "1601.00001", "csrf": csrf})
         assert "Already submitted" in again.text
     assert len(httpserver.log) == 1  # a stored paper is not fetched again
 
 
 def test_submit_falls_back_to_the_local_store(fresh_db, web_cache):
     # Nothing listens on port 9 of loopback: arXiv is "unreachable".
-    with fresh_client(
+    settings = settings_for(
         fresh_db, web_cache, PAPERFEED_ARXIV_API_URL="http://127.0.0.1:9/api/query",
         PAPERFEED_HARVEST_INTERVAL="0",
-    ) as c:  # fmt: skip
+    )  # fmt: skip
+    with TestClient(create_app(settings)) as c:
+        sign_in(c, settings, "submitter@example.org")  # submitting needs a reader
+        csrf = csrf_of(c, "/submit")
         before = c.get("/api/trending").json()
-        r = c.post("/submit", data={"paper_id": "2606.13515"})  # in the sample already
+        r = c.post("/submit", data={"paper_id": "2606.13515", "csrf": csrf})  # in the sample already
         assert r.status_code == 200 and "Found in this site's database" in r.text
         # Trending is cached, but a submission shows at once: today joins the window.
         after = c.get("/api/trending").json()
         assert before["window"][1] == "2026-06-13" and after["window"][1] > "2026-11"
         day = c.get("/api/daily").json()
         assert day["papers"][0]["id"] == "2606.13515" and day["total"] == 1
-        missing = c.post("/submit", data={"paper_id": "2607.00001"})
+        missing = c.post("/submit", data={"paper_id": "2607.00001", "csrf": csrf})
         assert missing.status_code == 404
         assert "arXiv could not be reached" in missing.text
         assert "not found in the local store" in missing.text
         for bad in ("not an id", "<script>", "x" * 300):
-            r = c.post("/submit", data={"paper_id": bad})
+            r = c.post("/submit", data={"paper_id": bad, "csrf": csrf})
             assert r.status_code == 422
             assert_inert(r.text)
         cross = c.post(
-            "/submit", data={"paper_id": "2606.13515"}, headers={"origin": "null"}
+            "/submit", data={"paper_id": "2606.13515", "csrf": csrf}, headers={"origin": "null"}
         )
         assert cross.status_code == 403
