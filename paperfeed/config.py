@@ -150,8 +150,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "secret",
         DEFAULT_SECRET,
-        "Secret key for signed links, sessions and CSRF tokens. `paperfeed serve` refuses to "
-        "start with the default; scripts/run.sh makes a random one (paperfeed.secret).",
+        "Secret key for signed links, sessions and CSRF tokens (16 characters or more). "
+        "`paperfeed serve` and `paperfeed user login-link` refuse the default; scripts/run.sh "
+        "makes a random one in paperfeed.secret and exports it.",
         secret=True,
     ),
     Setting("base_url", "http://127.0.0.1:8000", "Public URL of the site, used in links.", _url),
@@ -409,6 +410,9 @@ SETTINGS: tuple[Setting, ...] = (
         "subscribe_limit_client",
         20,
         "Subscription requests per client (IP address) per hour.",
+        _positive_int,
+    ),
+    # --- readers: sign-in, submissions, library imports, "For you" ---
     Setting(
         "login_per_address",
         5,

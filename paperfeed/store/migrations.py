@@ -290,6 +290,8 @@ INSERT OR IGNORE INTO digest_subscriptions (user_id, status, source, created_at)
     SELECT u.id, 'pending', s.source, s.created_at
     FROM subscriptions s JOIN users u ON u.email = s.email;
 DROP TABLE subscriptions;
+"""
+
 # Readers' own data: the library (saved papers with a note), tags on saved papers, ratings
 # ("more like this" +1, "not for me" -1), follows (authors by folded name, categories), saved
 # searches, personal API tokens and private-feed tokens (stored as SHA-256 hashes), and the
