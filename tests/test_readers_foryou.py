@@ -4,14 +4,13 @@ reasons in plain words, the model cache, cold start, and readers kept apart."""
 
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 
 from paperfeed.rank import foryou
 from paperfeed.rank.foryou import Recommendation, recommend, recommend_many
 from paperfeed.store import author_key, open_store
-from tests.readers_support import indexed_db
+from tests.readers_support import copy_db, indexed_db
 from tests.web_support import HF_TOP, settings_for, shared_cache
 
 AGENTS = "2606.13681"  # EvoArena: LLM agents' memory
@@ -30,11 +29,7 @@ def base_db(tmp_path_factory, web_cache):
 
 @pytest.fixture
 def env(base_db, tmp_path, web_cache):
-    path = tmp_path / "papers.db"
-    src, dst = sqlite3.connect(base_db), sqlite3.connect(path)
-    src.backup(dst)
-    src.close()
-    dst.close()
+    path = copy_db(base_db, tmp_path / "papers.db")
     store = open_store(str(path))
     yield store, settings_for(path, web_cache)
     store.close()

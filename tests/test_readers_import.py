@@ -4,7 +4,6 @@ a recorded response), and bad uploads (too large, not UTF-8) that change nothing
 
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +11,7 @@ from fastapi.testclient import TestClient
 from paperfeed.store import open_store
 from paperfeed.web.app import create_app
 from tests.conftest import DATA
-from tests.readers_support import csrf_of, sign_in
+from tests.readers_support import copy_db, csrf_of, indexed_db, sign_in
 from tests.web_support import build_db, settings_for, shared_cache
 
 BIB = DATA / "readers" / "zotero-export.bib"
@@ -26,19 +25,14 @@ def web_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def base_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("readers-import") / "papers.db"
-    build_db(path)
-    return path
+def base_db(tmp_path_factory, web_cache):
+    # Indexed: titles are matched through the keyword index, which web requests never write.
+    return indexed_db(tmp_path_factory.mktemp("readers-import") / "papers.db", web_cache)
 
 
 @pytest.fixture
 def db(base_db, tmp_path):
-    path = tmp_path / "papers.db"
-    src, dst = sqlite3.connect(base_db), sqlite3.connect(path)
-    src.backup(dst)
-    src.close()
-    dst.close()
+    path = copy_db(base_db, tmp_path / "papers.db")
     return path
 
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from paperfeed.store import open_store
 from paperfeed.web.app import create_app
-from tests.readers_support import csrf_of, indexed_db, sign_in
+from tests.readers_support import copy_db, csrf_of, indexed_db, sign_in
 from tests.web_support import HF_TOP, settings_for, shared_cache
 
 UNVOTED = "2606.99002"  # planted, no votes: among the unvoted papers of the window
@@ -34,11 +34,7 @@ def base_db(tmp_path_factory, web_cache):
 
 @pytest.fixture
 def db(base_db, tmp_path):
-    path = tmp_path / "papers.db"
-    src, dst = sqlite3.connect(base_db), sqlite3.connect(path)
-    src.backup(dst)
-    src.close()
-    dst.close()
+    path = copy_db(base_db, tmp_path / "papers.db")
     return path
 
 

@@ -12,6 +12,9 @@ from ..errors import InputError, NotFoundError
 
 __all__ = ["register"]
 
+# As `paperfeed search` does: index up to this many new papers before matching titles.
+_CATCH_UP = 20_000
+
 
 def _user(c: Context, email: str):
     user = c.store.find_user(email)
@@ -129,7 +132,7 @@ def register(main: click.Group) -> None:
 
         u = _user(c, email)
         result = add_to_library(c.store, c.settings, u.id, refs_from_text("\n".join(ids), "argument"),
-                                [tag] if tag else None)  # fmt: skip
+                                [tag] if tag else None, catch_up=_CATCH_UP)  # fmt: skip
         _print_import(result, as_json)
 
     @library.command("import")
@@ -152,7 +155,8 @@ def register(main: click.Group) -> None:
         except OSError as e:
             raise InputError(f"cannot read {file}: {e.strerror}") from None
         refs, errors = refs_from_file(data, str(file))
-        result = add_to_library(c.store, c.settings, u.id, refs, [tag] if tag else None)
+        result = add_to_library(c.store, c.settings, u.id, refs, [tag] if tag else None,
+                                catch_up=_CATCH_UP)  # fmt: skip
         result.errors = errors + result.errors
         _print_import(result, as_json)
         if not result.saved and not result.already and (errors or result.unmatched):

@@ -265,7 +265,7 @@ def _fetch(settings: Settings, ids: list[str], result: ImportResult) -> list:
         return []
 
 
-def _by_title(store: Store, settings: Settings, title: str) -> str | None:
+def _by_title(store: Store, settings: Settings, title: str, catch_up: int | None) -> str | None:
     from ..search import search
     from ..search.text import title_key
     from ..errors import PaperfeedError
@@ -274,7 +274,7 @@ def _by_title(store: Store, settings: Settings, title: str) -> str | None:
     if not want:
         return None
     try:
-        res = search(store, title, mode="keyword", limit=5, settings=settings)
+        res = search(store, title, mode="keyword", limit=5, settings=settings, catch_up=catch_up)
     except PaperfeedError:
         return None
     papers = store.get_papers_by_pk([h.pk for h in res.hits if h.pk])
@@ -286,9 +286,11 @@ def _by_title(store: Store, settings: Settings, title: str) -> str | None:
 
 
 def add_to_library(store: Store, settings: Settings, user_id: int, refs: list[Ref],
-                   tags: list[str] | None = None) -> ImportResult:  # fmt: skip
+                   tags: list[str] | None = None, catch_up: int | None = None) -> ImportResult:  # fmt: skip
     """Save every reference found (in the store, or fetched from arXiv), list the rest.
-    Papers saved before are kept as they are (their notes and tags stay)."""
+    Papers saved before are kept as they are (their notes and tags stay). Titles are matched
+    through the keyword index; ``catch_up`` (the CLI) first indexes up to that many new
+    papers, as `paperfeed search` does (the web app indexes in the background instead)."""
     result = ImportResult()
     if len(refs) > MAX_REFS:
         result.notes.append(f"only the first {MAX_REFS} of {len(refs)} references were read")
@@ -309,7 +311,7 @@ def add_to_library(store: Store, settings: Settings, user_id: int, refs: list[Re
         elif r.doi and r.doi.lower() in dois:
             pid = dois[r.doi.lower()]
         elif r.title:
-            pid = _by_title(store, settings, r.title)
+            pid = _by_title(store, settings, r.title, catch_up)
         if pid is None:
             result.unmatched.append((r.where, r.text))
             continue
