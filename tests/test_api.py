@@ -6,6 +6,7 @@ query and the background indexer."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -201,11 +202,14 @@ def test_the_api_matches_its_schema_under_schemathesis(served, tmp_path):
         "run", served.url + "/api/openapi.json", "--checks", "all", "--seed", "20260612",
         "--max-examples", "10", "--workers", "1", "--no-shrink", "--max-time", "45",
         "--request-timeout", "20", "--report-dir", str(tmp_path),
+        # The public API; the signed-in reader's /api/me (tag "reader") answers 401 to an
+        # anonymous fuzzer and is covered by tests/test_readers_web.py.
+        "--exclude-tag", "reader",
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
-    assert "No issues found" in out and "7 selected / 7 total" in out
+    assert "No issues found" in out and re.search(r"\b7 selected / \d+ total", out)
 
 
 def _raw_get(url: str, target: str, timeout: float = 30) -> bytes:

@@ -103,8 +103,12 @@ _CACHE_LOCK = threading.Lock()
 
 def _window(store: Store, model_id: str, since: str, until: str | None) -> _Window:
     """The window's papers and their vectors, kept per process until papers or vectors change."""
+    from ..search.index import embed_checkpoint
+
+    # Cheap to check on every call (the digest calls once per reader): the papers' revision
+    # and the embedding checkpoint, which moves whenever vectors are written.
     stamp = (getattr(store, "path", id(store)), model_id, since, until, store.max_rev(),
-             tuple(s["max_seq"] for s in store.embedding_stats() if s["model_id"] == model_id))  # fmt: skip
+             store.get_checkpoint(embed_checkpoint(model_id)))  # fmt: skip
     with _CACHE_LOCK:
         hit = _CACHE.get(stamp)
     if hit is not None:

@@ -23,12 +23,21 @@ from ..rank.foryou import recommend
 from ..readers.export import export_json
 from ..store.base import author_key
 from ..store.sqlite_library import clean_tag
+from .api import ErrorOut
 from .auth import csrf_token, current_user
 from .views import category_ok
 
 __all__ = ["router", "api_reader"]
 
-router = APIRouter(prefix="/api/me", tags=["reader"])
+# Every error has the API's one shape (api.ErrorOut); documented so the schema says so.
+_ERRORS = {
+    401: {"model": ErrorOut, "description": "No valid API token or session."},
+    403: {"model": ErrorOut, "description": "A cookie request that changes state lacks X-CSRF-Token."},
+    404: {"model": ErrorOut, "description": "No such paper, or not one of yours."},
+    422: {"model": ErrorOut, "description": "A field is not valid (see `errors`)."},
+}
+
+router = APIRouter(prefix="/api/me", tags=["reader"], responses=_ERRORS)
 
 
 def api_reader(request: Request) -> User:
