@@ -127,13 +127,14 @@ def _window(store: Store, model_id: str, since: str, until: str | None) -> _Wind
 
 
 def window_bounds(store: Store, settings: Settings, since: str | None) -> tuple[str, str | None]:
-    """[since, until) of the papers to rank: the digest's window when given, else the
-    ``foryou_days`` newest days with papers (so a site that stopped harvesting still has a
-    feed, as trending does)."""
+    """[since, until) of the papers to rank: the digest's window when given, else the last
+    ``foryou_days`` days, widened as trending's window is (to a page of papers, at most
+    ``trending_max_days``; a site that stopped harvesting ends it at its newest papers)."""
     if since:
         return since, None
-    start, end, _ = window(store, settings.foryou_days)
-    return start, end
+    w = window(store, settings.foryou_days, max_days=max(settings.trending_max_days, settings.foryou_days),
+               fill=settings.page_size)  # fmt: skip
+    return w.start_day, w.end_day
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -236,7 +237,7 @@ def _trending_scores(store: Store, settings: Settings, pks: list[int]) -> dict[i
         return {}
     votes = store.vote_counts(pks)
     papers = store.get_papers_by_pk(pks)
-    _, _, as_of = window(store, settings.trending_days)
+    as_of = window(store, settings.trending_window_days, max_days=settings.trending_max_days).as_of
     raw = {}
     for pk in pks:
         sp = papers.get(pk)
