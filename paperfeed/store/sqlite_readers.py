@@ -86,13 +86,13 @@ class ReadersMixin:
 
     def _forget_address(self, conn, user_id: int, email: str) -> None:
         """Rows about the reader keyed on their address or id rather than on user_id: rate-limit
-        hits (``<what>:addr:<email>``, ``<what>:user:<id>``) and a pending subscription."""
+        hits (``<what>:addr:<email>``, ``<what>:user:<id>``). Digest subscriptions are keyed
+        on user_id and go with the row."""
         conn.execute(
             "DELETE FROM throttle WHERE (instr(key, ':addr:') > 0 AND "
             "substr(key, instr(key, ':addr:') + 6) = lower(?)) OR key LIKE ?",
             (email, f"%:user:{int(user_id)}"),
         )
-        conn.execute("DELETE FROM subscriptions WHERE email = ?", (email,))
 
     def _user_tables(self) -> tuple[str, ...]:
         # Constant table names only (never input): rows keyed on user_id without a cascade.
