@@ -409,3 +409,23 @@ def test_a_withdrawn_paper_is_not_mailed(db, smtp_server):
     _run(db, _settings(db, smtp_server.port), force=False, now=datetime(2026, 6, 14, 12, tzinfo=timezone.utc))
     text = smtp_server.got[0].get_body(("plain",)).get_content()
     assert "/papers/2606.60000" in text and "2606.60001" not in text
+
+
+def test_followed_author_paper_arrives_with_its_reason(db, smtp_server):
+    """The digest's personal part comes from the readers' recommender: a paper by an author
+    the reader follows arrives, saying why."""
+    from paperfeed.store.base import author_key
+
+    (email,) = _readers(db, 1)
+    s = open_store(str(db))
+    try:
+        uid = s.find_user(email).id
+        sp = s.get_paper("2606.13681")
+        name = sp.paper.authors[0]
+        s.follow(uid, "author", author_key(name), name)
+    finally:
+        s.close()
+    _run(db, _settings(db, smtp_server.port))
+    (msg,) = smtp_server.got
+    text = msg.get_body(("plain",)).get_content()
+    assert "EvoArena" in text and f"by {name}" in text

@@ -2,7 +2,7 @@
 
 - Personal picks (followed authors and categories, saved searches, the reader's "For you"
   classifier) come from the readers' recommender, ``rank.foryou.recommend``, each with its
-  reasons in plain words. Until that feature is installed there are none.
+  reasons in plain words.
 - Trending and new papers are computed here, once per run for every reader (``Pool``): the
   trending list (votes decaying with age, rank.trending) and the papers stored since the
   oldest "seen" mark among the readers due.
@@ -19,6 +19,7 @@ from datetime import datetime
 
 from ..config import Settings
 from ..models import Subscription
+from ..rank.foryou import recommend
 from ..rank.trending import trending
 from ..store import Store
 
@@ -54,11 +55,7 @@ def personal_picks(
     store: Store, settings: Settings, user_id: int, since: str | None, limit: int,
     exclude: set[int] | None = None,
 ) -> list[Pick]:  # fmt: skip
-    """The reader's personal recommendations, best first ([] until rank.foryou exists)."""
-    try:
-        from ..rank.foryou import recommend  # the readers feature; absent until it lands
-    except ImportError:
-        return []
+    """The reader's personal recommendations, best first."""
     recs = recommend(store, settings, user_id, limit=limit, since=since, exclude=exclude)
     out = []
     for r in recs:

@@ -234,12 +234,7 @@ def rate_post(
         return got
     uid, sp = got
     heading = "More like this" if v > 0 else "Not for me"
-    rate = getattr(request.app.state.store, "rate_paper", None)  # the readers feature's
-    if rate is None:
-        return _rate_page(request, done=True, recorded=False, heading=heading, paper=sp.paper,
-                          message="Thank you. Ratings are not switched on on this site yet, so "
-                                  "nothing was recorded.")  # fmt: skip
-    rate(uid, sp.paper.id, v)
+    request.app.state.store.rate_paper(uid, sp.paper.id, v)
     msg = ("Noted: your digest will bring more papers like this one." if v > 0
            else "Noted: your digest will bring fewer papers like this one.")  # fmt: skip
     return _rate_page(request, done=True, recorded=True, heading=heading, paper=sp.paper, message=msg)
