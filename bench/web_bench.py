@@ -15,6 +15,15 @@ so the figures are for the pair.
 
     python bench/web_bench.py --n 100000 --duration 60 --connections 32 --workers 2 --runs 3
 
+`/api/search` is also loaded with two query mixes, reported apart: "zipf" (5,000 requests
+drawn with Zipf weights from the 200 queries: popular queries repeat, as paging and feed
+readers make them) and "distinct" (about 2,000 queries, none repeated, none used to warm up).
+With --baseline DIR (a git worktree of an earlier commit) the same database is served by that
+code too, interleaved run by run, and the ratios now/baseline are printed:
+
+    git worktree add ../pf-base e200122
+    python bench/web_bench.py --baseline ../pf-base --duration 20
+
 With --import-beside M it measures instead `/api/search` while `paperfeed import` of M more
 papers runs against the same database (a copy of the built one, so the next run starts
 again from N): p50/p99 over the requests made while the import ran, the import's time,
@@ -49,6 +58,33 @@ sys.path.insert(0, str(ROOT))
 QUERIES_SRC = ROOT.parent / "shared" / "data" / "scifact-beir" / "queries.jsonl"
 FALLBACK_SRC = ROOT / "tests" / "data" / "beir" / "scifact" / "corpus.jsonl"
 LOOPBACK = "127.0.0.1"
+
+
+def all_queries() -> list[str]:
+    """Every distinct short query the claims give (first 4, 5 and 6 words of each)."""
+    if QUERIES_SRC.exists():
+        texts = [json.loads(line)["text"] for line in QUERIES_SRC.open(encoding="utf-8")]
+    else:
+        opener = gzip.open if FALLBACK_SRC.suffix == ".gz" else open
+        with opener(FALLBACK_SRC, "rt", encoding="utf-8") as f:
+            texts = [json.loads(line)["title"] for line in f]
+    seen: dict[str, None] = {}
+    for n in (5, 4, 6):
+        for t in texts:
+            words = re.findall(r"[A-Za-z][A-Za-z\-]+", t)
+            if len(words) >= n:
+                seen.setdefault(" ".join(words[:n]), None)
+    return list(seen)
+
+
+def zipf_mix(qs: list[str], n: int = 5000, s: float = 1.1, seed: int = 20261201) -> list[str]:
+    """``n`` queries drawn from ``qs`` with Zipf weights (rank r has weight 1/r^s): a few
+    popular queries, a long tail, repeats as in real traffic (paging, feed readers)."""
+    import random
+
+    rng = random.Random(seed)
+    weights = [1 / (r + 1) ** s for r in range(len(qs))]
+    return rng.choices(qs, weights=weights, k=n)
 
 
 def queries(n: int = 200) -> list[str]:
@@ -118,12 +154,18 @@ def run_index(db: Path, work: Path) -> dict:
     return result
 
 
-def start_server(db: Path, work: Path, workers: int) -> tuple[subprocess.Popen, str]:
+def start_server(
+    db: Path, work: Path, workers: int, code: Path = ROOT
+) -> tuple[subprocess.Popen, str]:
+    """`paperfeed serve` from the code in ``code`` (this tree, or a git worktree of an
+    earlier commit for a side-by-side baseline)."""
     log = open(work / "serve.log", "w")
+    env = cli_env(db, work)
+    env["PYTHONPATH"] = str(code)
     proc = subprocess.Popen(
         [sys.executable, "-m", "paperfeed", "serve", "--host", LOOPBACK, "--port", "0",
          "--workers", str(workers)],
-        env=cli_env(db, work), stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
+        env=env, stdout=subprocess.PIPE, stderr=log, text=True, cwd=code,
     )  # fmt: skip
     line = proc.stdout.readline()
     m = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
@@ -386,6 +428,9 @@ def main() -> None:
                     help="skip `paperfeed index` (search then uses whatever index exists)")  # fmt: skip
     ap.add_argument("--import-beside", type=int, default=0, metavar="M",
                     help="measure /api/search while `paperfeed import` adds M papers")  # fmt: skip
+    ap.add_argument("--baseline", default="",
+                    help="a checkout of earlier code (git worktree add DIR COMMIT) served the same "
+                         "way, interleaved with this tree, for ratios from the same run")  # fmt: skip
     ap.add_argument("--prepare", action="store_true",
                     help="only build the database and its indexes, then stop")  # fmt: skip
     ap.add_argument("--keep", default=str(ROOT / "bench" / "out" / "web"),
@@ -403,31 +448,52 @@ def main() -> None:
         print(json.dumps({"index": index, **beside_import(args, db, work)}))
         return
     qs = queries()
+    pool = all_queries()
+    warm = pool[:32]  # warm-up queries: never part of the all-distinct mix
+    distinct = pool[32:]
     targets = {
         "/": ["/"],
         "/search?q=...": [f"/search?q={quote_plus(q)}" for q in qs],
         "/api/search?q=...": [f"/api/search?q={quote_plus(q)}" for q in qs],
+        "/api/search zipf": [f"/api/search?q={quote_plus(q)}" for q in zipf_mix(qs)],
+        "/api/search distinct": [f"/api/search?q={quote_plus(q)}" for q in distinct],
     }
-    proc, base = start_server(db, work, args.workers)
-    results = {}
-    try:
-        warm_up(base, targets)
-        import httpx
+    warm_targets = {"/": ["/"], "/search?q=...": targets["/search?q=..."],
+                    "/api/search": [f"/api/search?q={quote_plus(q)}" for q in warm]}
+    codes = {"now": ROOT}
+    if args.baseline:
+        codes["baseline"] = Path(args.baseline).resolve()
+    from paperfeed.search.cpu import cpu_info
 
-        probe = httpx.get(base + targets["/api/search?q=..."][0], timeout=60).json()
-        search_mode, search_notes = probe["mode"], probe["notes"]
-        runs: dict[str, list[dict]] = {name: [] for name in targets}
-        for run in range(args.runs):
-            for name, paths in targets.items():
-                if tool == "wrk":
-                    r = run_wrk(base, paths, args.duration, args.connections, work)
-                else:
-                    r = asyncio.run(_python_load(base, paths, args.duration, args.connections))
-                runs[name].append(r)
-                print(f"run {run + 1} {name:<20} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms"
-                      f"  p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}", file=sys.stderr)  # fmt: skip
-        for name, rs in runs.items():
-            results[name] = {
+    print(f"CPU: {cpu_info().summary()}; load avg {os.getloadavg()}", file=sys.stderr)
+    runs: dict[str, dict[str, list[dict]]] = {c: {name: [] for name in targets} for c in codes}
+    search_mode = search_notes = None
+    for run in range(args.runs):
+        for code_name, code in codes.items():  # interleaved: load elsewhere hits both alike
+            proc, base = start_server(db, work, args.workers, code)
+            try:
+                warm_up(base, warm_targets)
+                import httpx
+
+                probe = httpx.get(base + targets["/api/search?q=..."][0], timeout=60).json()
+                if code_name == "now":
+                    search_mode, search_notes = probe["mode"], probe["notes"]
+                for name, paths in targets.items():
+                    if tool == "wrk":
+                        r = run_wrk(base, paths, args.duration, args.connections, work)
+                    else:
+                        r = asyncio.run(_python_load(base, paths, args.duration, args.connections))
+                    runs[code_name][name].append(r)
+                    print(f"run {run + 1} {code_name:<8} {name:<22} {r['rps']:8.1f} req/s"
+                          f"  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms"
+                          f"  errors {r['errors']}", file=sys.stderr)  # fmt: skip
+            finally:
+                stop_server(proc)
+    results: dict[str, dict] = {}
+    for code_name, per in runs.items():
+        results[code_name] = {}
+        for name, rs in per.items():
+            results[code_name][name] = {
                 "median_rps": statistics.median(r["rps"] for r in rs),
                 "median_p50_ms": statistics.median(r["p50_ms"] for r in rs),
                 "median_p99_ms": statistics.median(r["p99_ms"] for r in rs),
@@ -435,14 +501,21 @@ def main() -> None:
                 "requests": sum(r["requests"] for r in rs),
                 "errors": sum(r["errors"] for r in rs),
             }
-    finally:
-        stop_server(proc)
+    if "baseline" in results:
+        for name in targets:
+            now, base_r = results["now"][name], results["baseline"][name]
+            ratio = now["median_rps"] / max(base_r["median_rps"], 1e-9)
+            print(f"{name:<22} now {now['median_rps']:8.1f} req/s (p99 {now['median_p99_ms']:.0f} ms)"
+                  f"  baseline {base_r['median_rps']:8.1f} req/s (p99 {base_r['median_p99_ms']:.0f} ms)"
+                  f"  ratio {ratio:.2f}x", file=sys.stderr)  # fmt: skip
     print(json.dumps({
         "papers": args.n, "duration_s": args.duration, "connections": args.connections,
         "workers": args.workers, "runs": args.runs, "tool": tool, "cpu_count": os.cpu_count(),
+        "cpu": cpu_info().summary(), "loadavg_end": os.getloadavg(),
+        "baseline": args.baseline or None,
         "search_mode": search_mode, "search_notes": search_notes, "index": index,
-        "results": {k: {m: round(v, 2) if isinstance(v, float) else v for m, v in r.items()}
-                    for k, r in results.items()},
+        "results": {c: {k: {m: round(v, 2) if isinstance(v, float) else v for m, v in r.items()}
+                        for k, r in per.items()} for c, per in results.items()},
     }))  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from datetime import date
 from typing import Annotated
 from urllib.parse import urlencode
 
+from markupsafe import Markup
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
@@ -82,8 +83,19 @@ def _beyond_end(page: int, shown: int) -> None:
 def home(request: Request, page: Page = 1):
     s, store = request.app.state.settings, request.app.state.store
     size = page_size(s)
-    t, entries = request.app.state.trending.page(store, s, size, (page - 1) * size)
+    cache = request.app.state.trending
+    t, entries = cache.page(store, s, size, (page - 1) * size)
     _beyond_end(page, len(t.items))
+    rank_from = (page - 1) * size + 1
+    cards_html = None
+    if current_user(request) is None and entries:
+        env = request.app.state.env
+        cards_html = cache.cards(entries, (request.url.path, rank_from), lambda: Markup(
+            env.get_template("_cards.html").render(
+                entries=entries, rank_from=rank_from, request_path=request.url.path,
+                user=None, csrf="", marks=card_marks(request, None, {}),
+            )
+        ))  # fmt: skip
     return render(
         request,
         "listing.html",
@@ -91,7 +103,8 @@ def home(request: Request, page: Page = 1):
         heading="Trending papers",
         subheading=t.window_text,
         entries=entries,
-        rank_from=(page - 1) * size + 1,
+        cards_html=cards_html,
+        rank_from=rank_from,
         pager=_pager(request, page, size, t.total, len(entries)),
         feed=("/feeds/trending.atom", "Trending papers"),
         empty="No papers yet. Import some with `paperfeed import --sample`.",
