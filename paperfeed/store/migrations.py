@@ -394,6 +394,12 @@ MIGRATIONS: list[tuple[str, str]] = [
 # and the statement that makes it, exactly as the migrations above made it.
 DEFERRED_INDEXES: list[tuple[str, str]] = [
     ("paper_authors_key", "CREATE INDEX IF NOT EXISTS paper_authors_key ON paper_authors(key)"),
+    # Half of all snapshot records carry a DOI: inserting each lower(doi) into a B-tree in
+    # random order cost ~10% of a bulk import; one sorted build at the end is far cheaper.
+    (
+        "papers_doi",
+        "CREATE INDEX IF NOT EXISTS papers_doi ON papers(lower(doi)) WHERE doi IS NOT NULL",
+    ),
 ]
 
 
