@@ -149,48 +149,27 @@ class Transport:
         """Deliver one message; returns where it went ("smtp" or the Maildir key). Raises
         MailError (``permanent`` for a 5xx refusal of this message)."""
         msg = sign_dkim(self.settings, msg)
-        if not self.settings.smtp_host:
-            if self._maildir is None:
-                path = maildir_path(self.settings)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._maildir = mailbox.Maildir(str(path), create=True)
-            return self._maildir.add(msg)
-        if self._smtp is None:
-            self._smtp = self._connect()
-        try:
-            refused = self._smtp.send_message(msg)
-        except smtplib.SMTPRecipientsRefused as e:
-            code, text = next(iter(e.recipients.values()))
-            raise MailError(f"recipient refused: {code} {_text(text)}",
-                            permanent=500 <= code < 600, code=code) from None
-        except smtplib.SMTPResponseException as e:
-            if e.smtp_code == 421 or not 500 <= e.smtp_code < 600:
-                self._drop()
-            raise MailError(f"SMTP {e.smtp_code} {_text(e.smtp_error)}",
-                            permanent=500 <= e.smtp_code < 600, code=e.smtp_code) from None
-        except (smtplib.SMTPException, OSError) as e:
-            self._drop()
-            raise MailError(f"SMTP connection lost: {e}") from None
-        if refused:
-            code, text = next(iter(refused.values()))
-            raise MailError(f"recipient refused: {code} {_text(text)}",
-                            permanent=500 <= code < 600, code=code)
-        return "smtp"
+        return self._deliver(msg, lambda smtp: smtp.send_message(msg))
 
     def send_bytes(self, raw: bytes, sender: str, recipients: list[str]) -> str:
         """Deliver a mail already composed as bytes (CRLF line ends), exactly as given plus a
         DKIM signature when configured; errors as for ``send``."""
         raw = sign_dkim_bytes(self.settings, raw)
+        return self._deliver(raw, lambda smtp: smtp.sendmail(sender, recipients, raw))
+
+    def _deliver(self, mail, smtp_send) -> str:
+        """Into the Maildir (no smtp_host), or through ``smtp_send(connection)`` with SMTP's
+        answers sorted into permanent and transient MailErrors."""
         if not self.settings.smtp_host:
             if self._maildir is None:
                 path = maildir_path(self.settings)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._maildir = mailbox.Maildir(str(path), create=True)
-            return self._maildir.add(raw)
+            return self._maildir.add(mail)
         if self._smtp is None:
             self._smtp = self._connect()
         try:
-            refused = self._smtp.sendmail(sender, recipients, raw)
+            refused = smtp_send(self._smtp)
         except smtplib.SMTPRecipientsRefused as e:
             code, text = next(iter(e.recipients.values()))
             raise MailError(f"recipient refused: {code} {_text(text)}",
