@@ -3,12 +3,26 @@
 # browser tests) and run every test. CI runs exactly this (see .ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# apt-get, retried while another apt or dpkg holds its lock (a fresh machine often runs
+# unattended upgrades at boot): up to about five minutes, then give up with apt's message.
+apt_retry() {
+  local SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  local try
+  for try in $(seq 1 30); do
+    if $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=10 "$@"; then
+      return 0
+    fi
+    echo "apt-get $1 failed (try $try of 30; the apt lock may be busy): retrying in 10 s" >&2
+    sleep 10
+  done
+  return 1
+}
+
 if ! command -v chromium >/dev/null 2>&1; then
   # Headless Chromium drives the end-to-end page tests: Debian's build, no browser downloads.
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq chromium >/dev/null
+  apt_retry update -qq
+  apt_retry install -y -qq chromium >/dev/null
 fi
 bash scripts/setup.sh
 .venv/bin/ruff check paperfeed tests bench scripts
