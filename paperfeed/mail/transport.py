@@ -45,10 +45,11 @@ def maildir_path(settings: Settings) -> Path:
     return Path(db + ".maildir") if not db.endswith(".db") else Path(db[:-3] + ".maildir")
 
 
-def sign_dkim(settings: Settings, msg: EmailMessage) -> EmailMessage:
-    """Add a DKIM-Signature when a key is configured (dkimpy); the message unchanged otherwise."""
+def _dkim_signature(settings: Settings, raw: bytes, headers) -> bytes | None:
+    """The DKIM-Signature header line for ``raw`` (its header names in ``headers``), or None
+    when no key is configured."""
     if not settings.dkim_key_file:
-        return msg
+        return None
     import dkim
 
     try:
@@ -57,15 +58,21 @@ def sign_dkim(settings: Settings, msg: EmailMessage) -> EmailMessage:
         raise MailError(f"cannot read dkim_key_file {settings.dkim_key_file}: {e.strerror}")
     if not (settings.dkim_selector and settings.dkim_domain):
         raise MailError("DKIM needs dkim_selector and dkim_domain as well as dkim_key_file")
-    raw = msg.as_bytes()
-    present = {h.lower().encode() for h in msg.keys()}
-    sig = dkim.sign(
+    present = {h.lower().encode() for h in headers}
+    return dkim.sign(
         raw,
         settings.dkim_selector.encode(),
         settings.dkim_domain.encode(),
         key,
         include_headers=[h for h in DKIM_HEADERS if h in present],
     )
+
+
+def sign_dkim(settings: Settings, msg: EmailMessage) -> EmailMessage:
+    """Add a DKIM-Signature when a key is configured (dkimpy); the message unchanged otherwise."""
+    sig = _dkim_signature(settings, msg.as_bytes(), msg.keys())
+    if sig is None:
+        return msg
     name, _, value = sig.decode().partition(":")
     # Prepend: a signature goes above the headers it covers.
     msg._headers.insert(0, (name, msg.policy.header_fetch_parse(name, value.strip())))  # noqa: SLF001
@@ -77,23 +84,9 @@ def sign_dkim_bytes(settings: Settings, raw: bytes) -> bytes:
     mail stored as bytes (the digest outbox), so every try sends the bytes that were stored."""
     if not settings.dkim_key_file:
         return raw
-    import dkim
     from email.parser import BytesHeaderParser
 
-    try:
-        key = Path(settings.dkim_key_file).expanduser().read_bytes()
-    except OSError as e:
-        raise MailError(f"cannot read dkim_key_file {settings.dkim_key_file}: {e.strerror}")
-    if not (settings.dkim_selector and settings.dkim_domain):
-        raise MailError("DKIM needs dkim_selector and dkim_domain as well as dkim_key_file")
-    present = {h.lower().encode() for h in BytesHeaderParser().parsebytes(raw).keys()}
-    sig = dkim.sign(
-        raw,
-        settings.dkim_selector.encode(),
-        settings.dkim_domain.encode(),
-        key,
-        include_headers=[h for h in DKIM_HEADERS if h in present],
-    )
+    sig = _dkim_signature(settings, raw, BytesHeaderParser().parsebytes(raw).keys())
     return sig + raw
 
 
