@@ -286,7 +286,7 @@ def is_listable(p: Paper, withdrawn: bool = False) -> bool:
     reader can open and place, with a date, at least one author, and an arXiv id or a DOI, and
     not withdrawn by its source (``StoredPaper.withdrawn``). Benchmark documents
     (``scifact:4983``) and titles scraped from a listing page fail it. The SQL twin is
-    ``sqlite_feed.LISTABLE``; keep the two in step."""
+    ``sql_feed.LISTABLE``; keep the two in step."""
     return bool(not withdrawn and p.published and p.authors and (":" not in p.id or p.doi))
 
 
@@ -345,7 +345,7 @@ class Store(ABC):
     @abstractmethod
     def integrity_ok(self) -> bool: ...
 
-    # --- search: vectors (implemented in sqlite_vectors.py) --------------------------------
+    # --- search: vectors (implemented in sql_vectors.py) --------------------------------
     # Vectors are float32 little-endian bytes, L2-normalised; ``model_id`` names the model,
     # backend and settings that made them (a different model_id is a different set).
     @abstractmethod
@@ -388,7 +388,7 @@ class Store(ABC):
     @abstractmethod
     def set_checkpoint(self, name: str, value: int) -> None: ...
 
-    # --- harvest: checkpoints (implemented in sqlite_harvest.py) ----------------------------
+    # --- harvest: checkpoints (implemented in sql_harvest.py) ----------------------------
     @abstractmethod
     def get_harvest(self, name: str) -> HarvestState | None:
         """The checkpoint of the harvest called ``name``, or None if it never ran."""
@@ -425,7 +425,7 @@ class Store(ABC):
         """Per source: when it was last harvested successfully, when it last failed and why."""
 
 
-    # --- web: listings, trending, votes, submissions (implemented in sqlite_feed.py) --------
+    # --- web: listings, trending, votes, submissions (implemented in sql_feed.py) --------
     @abstractmethod
     def feed_entries(
         self,
@@ -500,7 +500,7 @@ class Store(ABC):
     ) -> list[int]:
         """Paper keys, newest stored first, strictly below ``before_pk`` (a cursor)."""
 
-    # --- readers: identity, sessions, tokens, rate limits (store/sqlite_readers.py) ---------
+    # --- readers: identity, sessions, tokens, rate limits (store/sql_readers.py) ---------
     @abstractmethod
     def get_or_create_user(self, email: str) -> tuple["User", bool]:
         """The reader with this address (case-insensitive), created when new: (user, new).
@@ -556,7 +556,7 @@ class Store(ABC):
     def shown_pks(self, user_id: int) -> set[int]: ...
 
     # --- readers: library, ratings, votes, follows, saved searches, tokens, models --------
-    # (store/sqlite_library.py). Every method is scoped to one reader: another reader's
+    # (store/sql_library.py). Every method is scoped to one reader: another reader's
     # keys or ids match nothing.
     @abstractmethod
     def counter(self, name: str) -> int:
@@ -674,7 +674,7 @@ class Store(ABC):
         """Everything stored about the reader, as JSON values."""
 
 
-    # --- digests: subscriptions, digest runs, the outbox (store/sqlite_digest.py) -----------
+    # --- digests: subscriptions, digest runs, the outbox (store/sql_digest.py) -----------
     @abstractmethod
     def subscribe(self, email: str, source: str = "web") -> tuple["User", str | None]:
         """Ask for a digest: (the reader, created when new; the subscription's status before:

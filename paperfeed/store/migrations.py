@@ -156,7 +156,7 @@ ALTER TABLE hf_listings ADD COLUMN fields TEXT NOT NULL DEFAULT '{}';
 # Papers that are not listable (store.base.is_listable: withdrawn, no date, no authors, or a
 # namespaced id without a DOI). Few or none in an arXiv database, so the index is tiny and an import of
 # listable papers adds nothing to it; it lets a category count subtract them without reading
-# every paper row of the category. The condition is sqlite_feed.LISTABLE, spelled out here
+# every paper row of the category. The condition is sql_feed.LISTABLE, spelled out here
 # because a shipped step never changes.
 _UNLISTED_INDEX = """
 CREATE INDEX papers_unlisted ON papers(pk) WHERE NOT (withdrawn = 0 AND published IS NOT NULL

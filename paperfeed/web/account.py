@@ -29,7 +29,7 @@ from ..readers.signin import LoginThrottled, check_login_link, complete_login, r
 from ..readers.tokens import TokenError
 from ..sources.taxonomy import SUBJECT_TO_CATEGORY
 from ..store.base import author_key
-from ..store.sqlite_library import clean_tag
+from ..store.sql_library import clean_tag
 from .auth import check_csrf, current_user, end_session, start_session
 from .pages import render
 from .views import category_ok, load_entries, page_size

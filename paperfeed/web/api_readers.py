@@ -22,7 +22,7 @@ from ..models import User
 from ..rank.foryou import recommend
 from ..readers.export import export_json
 from ..store.base import author_key
-from ..store.sqlite_library import clean_tag
+from ..store.sql_library import clean_tag
 from .api import ErrorOut
 from .auth import csrf_token, current_user
 from .views import category_ok

@@ -1,6 +1,6 @@
 """SQLite queries for search: embeddings per model and anything the search indexes need.
 
-Mixed into ``SQLiteStore``: methods use ``self.conn`` (reads, under ``self._lock``) and
+Mixed into ``SQLiteStore``: methods use ``conn`` (reads, under ``self._lock``) and
 ``self._write()`` (one BEGIN IMMEDIATE transaction). Declare each public method on the
 ``Store`` interface in base.py too, so a PostgreSQL backend can implement the same.
 
@@ -18,26 +18,28 @@ __all__ = ["VectorsMixin"]
 
 
 class VectorsMixin:
-    def _model_key(self, model_id: str, dim: int | None = None, create: bool = False) -> int | None:
-        row = self.conn.execute(
+    def _model_key(
+        self, conn, model_id: str, dim: int | None = None, create: bool = False
+    ) -> int | None:
+        row = conn.execute(
             "SELECT id, dim FROM embedding_models WHERE model_id = ?", (model_id,)
         ).fetchone()
         if row is not None:
             return row[0]
         if not create:
             return None
-        cur = self.conn.execute(
-            "INSERT INTO embedding_models (model_id, dim) VALUES (?, ?)", (model_id, int(dim or 0))
-        )
-        return cur.lastrowid
+        return conn.execute(
+            "INSERT INTO embedding_models (model_id, dim) VALUES (?, ?) RETURNING id",
+            (model_id, int(dim or 0)),
+        ).fetchone()[0]
 
     def embedded_hashes(self, model_id: str, pks: list[int]) -> dict[int, bytes]:
-        with self._lock:
-            key = self._model_key(model_id)
+        with self._read() as conn:
+            key = self._model_key(conn, model_id)
             if key is None or not pks:
                 return {}
             return dict(
-                self.conn.execute(
+                conn.execute(
                     "SELECT paper_pk, text_hash FROM embeddings WHERE model = ? "
                     "AND paper_pk IN (SELECT value FROM json_each(?))",
                     (key, orjson.dumps(list(pks)).decode()),
@@ -52,7 +54,7 @@ class VectorsMixin:
         checkpoint: tuple[str, int] | None = None,
     ) -> None:
         with self._write() as conn:
-            key = self._model_key(model_id, dim, create=True)
+            key = self._model_key(conn, model_id, dim, create=True)
             seq = conn.execute(
                 "SELECT coalesce(max(seq), 0) FROM embeddings WHERE model = ?", (key,)
             ).fetchone()[0]
@@ -72,14 +74,14 @@ class VectorsMixin:
     def iter_embeddings(
         self, model_id: str, since_seq: int = 0, batch: int = 20000
     ) -> Iterator[list[tuple[int, int, bytes]]]:
-        with self._lock:
-            key = self._model_key(model_id)
+        with self._read() as conn:
+            key = self._model_key(conn, model_id)
         if key is None:
             return
         last = since_seq
         while True:
-            with self._lock:
-                rows = self.conn.execute(
+            with self._read() as conn:
+                rows = conn.execute(
                     "SELECT seq, paper_pk, vector FROM embeddings WHERE model = ? AND seq > ? "
                     "ORDER BY seq LIMIT ?",
                     (key, last, batch),
@@ -90,12 +92,12 @@ class VectorsMixin:
             yield rows
 
     def get_embeddings(self, model_id: str, pks: list[int]) -> dict[int, bytes]:
-        with self._lock:
-            key = self._model_key(model_id)
+        with self._read() as conn:
+            key = self._model_key(conn, model_id)
             if key is None or not pks:
                 return {}
             return dict(
-                self.conn.execute(
+                conn.execute(
                     "SELECT paper_pk, vector FROM embeddings WHERE model = ? "
                     "AND paper_pk IN (SELECT value FROM json_each(?))",
                     (key, orjson.dumps(list(pks)).decode()),
@@ -103,8 +105,8 @@ class VectorsMixin:
             )
 
     def embedding_stats(self) -> list[dict]:
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT m.model_id, m.dim, count(e.paper_pk), coalesce(max(e.seq), 0) "
                 "FROM embedding_models m LEFT JOIN embeddings e ON e.model = m.id "
                 "GROUP BY m.id ORDER BY m.model_id"
@@ -112,14 +114,14 @@ class VectorsMixin:
         return [{"model_id": m, "dim": d, "vectors": n, "max_seq": s} for m, d, n, s in rows]
 
     def count_changed(self, since_rev: int) -> int:
-        with self._lock:
-            return self.conn.execute(
+        with self._read() as conn:
+            return conn.execute(
                 "SELECT count(*) FROM papers WHERE rev > ?", (since_rev,)
             ).fetchone()[0]
 
     def get_checkpoint(self, name: str) -> int:
-        with self._lock:
-            row = self.conn.execute(
+        with self._read() as conn:
+            row = conn.execute(
                 "SELECT value FROM search_checkpoints WHERE name = ?", (name,)
             ).fetchone()
         return row[0] if row else 0

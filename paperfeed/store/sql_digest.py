@@ -80,8 +80,8 @@ class DigestMixin:
         return User(uid, stored, name, created, last_login), before
 
     def get_subscription(self, user_id: int) -> Subscription | None:
-        with self._lock:
-            row = self.conn.execute(
+        with self._read() as conn:
+            row = conn.execute(
                 f"SELECT {_SUB_COLS} FROM digest_subscriptions s JOIN users u ON u.id = s.user_id "
                 "WHERE s.user_id = ?",
                 (int(user_id),),
@@ -94,8 +94,8 @@ class DigestMixin:
         if status is not None:
             sql += " WHERE s.status = ?"
             args = (status,)
-        with self._lock:
-            rows = self.conn.execute(sql + " ORDER BY s.user_id", args).fetchall()
+        with self._read() as conn:
+            rows = conn.execute(sql + " ORDER BY s.user_id", args).fetchall()
         return [_sub(r) for r in rows]
 
     def confirm_subscription(self, user_id: int) -> bool:
@@ -159,13 +159,13 @@ class DigestMixin:
 
     # --- composing ---------------------------------------------------------------------------
     def max_paper_pk(self) -> int:
-        with self._lock:
-            return self.conn.execute("SELECT coalesce(max(pk), 0) FROM papers").fetchone()[0]
+        with self._read() as conn:
+            return conn.execute("SELECT coalesce(max(pk), 0) FROM papers").fetchone()[0]
 
     def new_paper_pks(self, after_pk: int, limit: int) -> list[int]:
         """Keys of papers stored after ``after_pk``, newest first (withdrawn ones left out)."""
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT pk FROM papers WHERE pk > ? AND withdrawn = 0 ORDER BY pk DESC LIMIT ?",
                 (int(after_pk), int(limit)),
             ).fetchall()
@@ -175,8 +175,8 @@ class DigestMixin:
         """Readers with a digest mail queued, or in flight and claimed after ``claimed_after``
         (they get no second one meanwhile). A mail left uncertain by a dead sender does not
         hold a reader's later digests back: its papers are already recorded as shown."""
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT DISTINCT user_id FROM outbox WHERE status = 'queued' "
                 "OR (status = 'sending' AND claimed_at > ?)",
                 (float(claimed_after),),
@@ -185,11 +185,10 @@ class DigestMixin:
 
     def create_digest(self, forced: bool, max_pk: int) -> int:
         with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO digests (created_at, forced, max_pk) VALUES (?, ?, ?)",
+            return conn.execute(
+                "INSERT INTO digests (created_at, forced, max_pk) VALUES (?, ?, ?) RETURNING id",
                 (_now(), int(bool(forced)), int(max_pk)),
-            )
-            return cur.lastrowid
+            ).fetchone()[0]
 
     def queue_digest_mail(self, digest_id: int, seen_pk: int, rows: list[tuple]) -> int:
         """Store composed mails, one per reader, and move each reader's schedule on, in ONE
@@ -311,8 +310,8 @@ class DigestMixin:
 
     def outbox_counts(self) -> list[dict]:
         """Per digest: {"digest", "created_at", "forced", "counts": {status: n}}, newest first."""
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT d.id, d.created_at, d.forced, o.status, count(o.id) FROM digests d "
                 "LEFT JOIN outbox o ON o.digest_id = d.id GROUP BY d.id, o.status "
                 "ORDER BY d.id DESC"
@@ -328,8 +327,8 @@ class DigestMixin:
 
     def outbox_in_flight(self) -> list[dict]:
         """Rows marked sending: {"id", "digest", "email", "claimed_by", "claimed_at"}."""
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT id, digest_id, email, claimed_by, claimed_at FROM outbox "
                 "WHERE status = 'sending' ORDER BY id"
             ).fetchall()
@@ -346,8 +345,8 @@ class DigestMixin:
         if user_id is not None:
             sql += " WHERE user_id = ?"
             args = (int(user_id),)
-        with self._lock:
-            rows = self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, int(limit))).fetchall()
+        with self._read() as conn:
+            rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, int(limit))).fetchall()
         keys = ("id", "digest", "user_id", "email", "message_id", "status", "attempts",
                 "last_error", "sent_at")  # fmt: skip
         return [dict(zip(keys, r)) for r in rows]

@@ -1,7 +1,7 @@
 """SQLite queries for harvesting: checkpoints of resumable harvests, OAI-PMH datestamps and
 deletions (withdrawn papers), and per-source success / failure times.
 
-Mixed into ``SQLiteStore``: methods use ``self.conn`` (reads, under ``self._lock``) and
+Mixed into ``SQLiteStore``: methods use ``conn`` (reads, under ``self._lock``) and
 ``self._write()`` (one BEGIN IMMEDIATE transaction). Declare each public method on the
 ``Store`` interface in base.py too, so a PostgreSQL backend can implement the same.
 """
@@ -53,15 +53,15 @@ def _ids(ids: Iterable[str]) -> str:
 
 class HarvestMixin:
     def get_harvest(self, name: str) -> HarvestState | None:
-        with self._lock:
-            row = self.conn.execute(
+        with self._read() as conn:
+            row = conn.execute(
                 f"SELECT {_COLS} FROM harvest_state WHERE name = ?", (name,)
             ).fetchone()
         return _row(row) if row else None
 
     def list_harvests(self) -> list[HarvestState]:
-        with self._lock:
-            rows = self.conn.execute(f"SELECT {_COLS} FROM harvest_state ORDER BY name").fetchall()
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT {_COLS} FROM harvest_state ORDER BY name").fetchall()
         return [_row(r) for r in rows]
 
     def save_harvest_page(
@@ -90,7 +90,9 @@ class HarvestMixin:
             self._apply_stamps(conn, batch, datestamps, stored)
             result.withdrawn = self._withdraw(conn, deleted or [], stored)
             conn.execute(
-                f"INSERT OR REPLACE INTO harvest_state ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO harvest_state ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (name) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in _COLS.split(", ")[1:]),
                 (
                     state.name,
                     orjson.dumps(state.params, option=orjson.OPT_SORT_KEYS).decode(),
@@ -188,8 +190,8 @@ class HarvestMixin:
                 )
 
     def harvest_summary(self) -> list[SourceHealth]:
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT source, last_success_at, last_failure_at, last_error "
                 "FROM harvest_sources ORDER BY source"
             ).fetchall()

@@ -48,23 +48,23 @@ class ReadersMixin:
         return _user(row), cur.rowcount == 1
 
     def get_user(self, user_id: int) -> User | None:
-        with self._lock:
-            row = self.conn.execute(
+        with self._read() as conn:
+            row = conn.execute(
                 f"SELECT {_USER_COLS} FROM users WHERE id = ?", (int(user_id),)
             ).fetchone()
         return _user(row) if row else None
 
     def find_user(self, email: str) -> User | None:
         address = normalize_email(email)
-        with self._lock:
-            row = self.conn.execute(
+        with self._read() as conn:
+            row = conn.execute(
                 f"SELECT {_USER_COLS} FROM users WHERE email = ?", (address,)
             ).fetchone()
         return _user(row) if row else None
 
     def list_users(self) -> list[User]:
-        with self._lock:
-            rows = self.conn.execute(f"SELECT {_USER_COLS} FROM users ORDER BY id").fetchall()
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT {_USER_COLS} FROM users ORDER BY id").fetchall()
         return [_user(r) for r in rows]
 
     def set_user_name(self, user_id: int, name: str) -> None:
@@ -111,8 +111,8 @@ class ReadersMixin:
 
     def session_user(self, secret_value: str) -> User | None:
         """The reader a session cookie belongs to, or None (unknown or expired)."""
-        with self._lock:
-            row = self.conn.execute(
+        with self._read() as conn:
+            row = conn.execute(
                 f"SELECT {', '.join('u.' + c for c in _USER_COLS.split(', '))} FROM sessions s "
                 "JOIN users u ON u.id = s.user_id WHERE s.id_hash = ? AND s.expires_at > ?",
                 (_hash(secret_value), _now()),
@@ -142,9 +142,9 @@ class ReadersMixin:
             return cur.rowcount == 1
 
     def token_used(self, nonce: str) -> bool:
-        with self._lock:
+        with self._read() as conn:
             return bool(
-                self.conn.execute("SELECT 1 FROM used_tokens WHERE nonce = ?", (nonce,)).fetchone()
+                conn.execute("SELECT 1 FROM used_tokens WHERE nonce = ?", (nonce,)).fetchone()
             )
 
     # --- rate limits -----------------------------------------------------------------------
@@ -171,8 +171,8 @@ class ReadersMixin:
             )
 
     def shown_pks(self, user_id: int) -> set[int]:
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT paper_pk FROM shown_papers WHERE user_id = ?", (int(user_id),)
             ).fetchall()
         return {r[0] for r in rows}

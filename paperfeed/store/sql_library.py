@@ -72,8 +72,8 @@ class LibraryMixin:
         )
 
     def counter(self, name: str) -> int:
-        with self._lock:
-            row = self.conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        with self._read() as conn:
+            row = conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
         return row[0] if row else 0
 
     # --- library -------------------------------------------------------------------------------
@@ -167,10 +167,10 @@ class LibraryMixin:
             )
             args.append(tag)
         sql += " ORDER BY l.saved_at DESC, l.paper_pk DESC"
-        with self._lock:
-            rows = self.conn.execute(sql, args).fetchall()
+        with self._read() as conn:
+            rows = conn.execute(sql, args).fetchall()
             tags: dict[int, list[str]] = {}
-            for pk, t in self.conn.execute(
+            for pk, t in conn.execute(
                 "SELECT paper_pk, tag FROM library_tags WHERE user_id = ? ORDER BY tag",
                 (int(user_id),),
             ):
@@ -179,13 +179,13 @@ class LibraryMixin:
 
     def library_pks(self, user_id: int) -> dict[int, list[str]]:
         """pk -> tags of every saved paper (cheap: for marking cards and training models)."""
-        with self._lock:
+        with self._read() as conn:
             out: dict[int, list[str]] = {
-                r[0]: [] for r in self.conn.execute(
+                r[0]: [] for r in conn.execute(
                     "SELECT paper_pk FROM library WHERE user_id = ?", (int(user_id),)
                 )
             }  # fmt: skip
-            for pk, t in self.conn.execute(
+            for pk, t in conn.execute(
                 "SELECT paper_pk, tag FROM library_tags WHERE user_id = ?", (int(user_id),)
             ):
                 out.setdefault(pk, []).append(t)
@@ -193,10 +193,10 @@ class LibraryMixin:
 
     def list_tags(self, user_id: int) -> list[tuple[str, int]]:
         """(tag, papers) of the reader's tags, by name."""
-        with self._lock:
+        with self._read() as conn:
             return [
                 (t, n)
-                for t, n in self.conn.execute(
+                for t, n in conn.execute(
                     "SELECT tag, count(*) FROM library_tags WHERE user_id = ? GROUP BY tag "
                     "ORDER BY tag",
                     (int(user_id),),
@@ -204,8 +204,8 @@ class LibraryMixin:
             ]
 
     def library_rev(self, user_id: int) -> int:
-        with self._lock:
-            row = self.conn.execute(
+        with self._read() as conn:
+            row = conn.execute(
                 "SELECT lib_rev FROM reader_state WHERE user_id = ?", (int(user_id),)
             ).fetchone()
         return row[0] if row else 0
@@ -232,9 +232,9 @@ class LibraryMixin:
 
     def ratings(self, user_id: int) -> dict[int, int]:
         """pk -> +1 / -1 of every paper the reader rated."""
-        with self._lock:
+        with self._read() as conn:
             return dict(
-                self.conn.execute(
+                conn.execute(
                     "SELECT paper_pk, value FROM ratings WHERE user_id = ?", (int(user_id),)
                 ).fetchall()
             )
@@ -258,13 +258,13 @@ class LibraryMixin:
 
     def user_votes(self, user_id: int, pks: list[int] | None = None) -> set[int]:
         """The papers (of ``pks``, or all) the reader voted for."""
-        with self._lock:
+        with self._read() as conn:
             if pks is None:
-                rows = self.conn.execute(
+                rows = conn.execute(
                     "SELECT paper_pk FROM votes WHERE user_id = ?", (int(user_id),)
                 ).fetchall()
             else:
-                rows = self.conn.execute(
+                rows = conn.execute(
                     "SELECT paper_pk FROM votes WHERE user_id = ? AND paper_pk IN "
                     "(SELECT value FROM json_each(?))",
                     (int(user_id), orjson.dumps(list(pks)).decode()),
@@ -294,8 +294,8 @@ class LibraryMixin:
             return cur.rowcount == 1
 
     def list_follows(self, user_id: int) -> list[Follow]:
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT kind, key, label, created_at FROM follows WHERE user_id = ? "
                 "ORDER BY kind, label",
                 (int(user_id),),
@@ -327,8 +327,8 @@ class LibraryMixin:
             return cur.rowcount == 1
 
     def list_saved_searches(self, user_id: int) -> list[SavedSearch]:
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT id, query, created_at FROM saved_searches WHERE user_id = ? ORDER BY id",
                 (int(user_id),),
             ).fetchall()
@@ -339,20 +339,20 @@ class LibraryMixin:
         """Store a token by its hash (the value itself is shown to the reader once)."""
         now = _now()
         with self._write() as conn:
-            cur = conn.execute(
+            token_id = conn.execute(
                 "INSERT INTO api_tokens (user_id, kind, token_hash, label, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (int(user_id), kind, _hash(value), label[:100], now),
-            )
-        return ApiToken(cur.lastrowid, kind, label[:100], now)
+            ).fetchone()[0]
+        return ApiToken(token_id, kind, label[:100], now)
 
     def api_token_user(self, kind: str, value: str) -> User | None:
         """The reader a token belongs to (and note its use), or None when unknown/revoked."""
         if not value or len(value) > 200:
             return None
         h = _hash(value)
-        with self._lock:
-            row = self.conn.execute(
+        with self._read() as conn:
+            row = conn.execute(
                 "SELECT u.id, u.email, u.name, u.created_at, u.last_login_at, t.last_used_at "
                 "FROM api_tokens t JOIN users u ON u.id = t.user_id "
                 "WHERE t.token_hash = ? AND t.kind = ?",
@@ -372,8 +372,8 @@ class LibraryMixin:
         if kind:
             sql += " AND kind = ?"
             args.append(kind)
-        with self._lock:
-            rows = self.conn.execute(sql + " ORDER BY id", args).fetchall()
+        with self._read() as conn:
+            rows = conn.execute(sql + " ORDER BY id", args).fetchall()
         return [ApiToken(*r) for r in rows]
 
     def revoke_api_token(self, user_id: int, token_id: int) -> bool:
@@ -393,8 +393,8 @@ class LibraryMixin:
     # --- "For you" models ------------------------------------------------------------------
     def get_reader_models(self, user_id: int) -> list[tuple[str, str, int, bytes, list[int]]]:
         """(interest, model_id, lib_rev, weights, positive pks) of the reader's cached models."""
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT interest, model_id, lib_rev, weights, positives FROM reader_models "
                 "WHERE user_id = ? ORDER BY interest",
                 (int(user_id),),
@@ -422,8 +422,8 @@ class LibraryMixin:
         """Papers that appeared on or after ``since`` (published, listed by Hugging Face or
         submitted here) and before ``until`` (ISO dates or times)."""
         end = until or "9999-12-31"
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT pk FROM papers WHERE published >= :s AND published < :e "
                 "UNION SELECT paper_pk FROM hf_listings WHERE day >= :s AND day < :e "
                 "UNION SELECT paper_pk FROM submissions WHERE submitted_at >= :s "
@@ -439,8 +439,8 @@ class LibraryMixin:
         sql = "SELECT paper_pk, key FROM paper_authors WHERE key IN (SELECT value FROM json_each(?))"
         args = [orjson.dumps(list(keys)).decode()]
         out: dict[int, list[str]] = {}
-        with self._lock:
-            for pk, key in self.conn.execute(sql, args):
+        with self._read() as conn:
+            for pk, key in conn.execute(sql, args):
                 out.setdefault(pk, []).append(key)
         if pks is not None:
             wanted = set(pks)
@@ -453,8 +453,8 @@ class LibraryMixin:
         if not categories or not pks:
             return {}
         out: dict[int, list[str]] = {}
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT paper_pk, category FROM paper_categories WHERE paper_pk IN "
                 "(SELECT value FROM json_each(?))",
                 (orjson.dumps(list(pks)).decode(),),
@@ -468,25 +468,25 @@ class LibraryMixin:
 
     def author_entries(self, key: str, limit: int, offset: int = 0) -> tuple[list[FeedRow], int]:
         """An author's papers (by folded name), newest published first, and how many."""
-        from .sqlite_feed import _VOTES
+        from .sql_feed import _VOTES
 
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT pk, substr(pub, 1, 10), pub, " + _VOTES.format(pk="pk") + " FROM ("
                 "SELECT DISTINCT p.pk AS pk, coalesce(p.published, '') AS pub "
                 "FROM paper_authors a JOIN papers p ON p.pk = a.paper_pk WHERE a.key = ? "
                 "ORDER BY pub DESC, pk DESC LIMIT ? OFFSET ?) ORDER BY pub DESC, pk DESC",
                 (key, limit, offset),
             ).fetchall()
-            total = self.conn.execute(
+            total = conn.execute(
                 "SELECT count(DISTINCT paper_pk) FROM paper_authors WHERE key = ?", (key,)
             ).fetchone()[0]
         return [FeedRow(*r) for r in rows], total
 
     def author_name(self, key: str) -> str | None:
         """The most common spelling of an author's name for a folded key, or None."""
-        with self._lock:
-            row = self.conn.execute(
+        with self._read() as conn:
+            row = conn.execute(
                 "SELECT name FROM paper_authors WHERE key = ? GROUP BY name "
                 "ORDER BY count(*) DESC, name LIMIT 1",
                 (key,),
@@ -497,8 +497,8 @@ class LibraryMixin:
         """lower-cased DOI -> paper id for the DOIs stored."""
         if not dois:
             return {}
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT lower(doi), id FROM papers WHERE doi IS NOT NULL AND lower(doi) IN "
                 "(SELECT lower(value) FROM json_each(?))",
                 (orjson.dumps(list(dois)).decode(),),
@@ -513,8 +513,8 @@ class LibraryMixin:
         if u is None:
             raise NotFoundError(f"no reader with id {user_id}")
         uid = int(user_id)
-        with self._lock:
-            q = self.conn.execute
+        with self._read() as conn:
+            q = conn.execute
 
             def ids(sql: str) -> list:
                 return [list(r) for r in q(sql, (uid,)).fetchall()]

@@ -1,6 +1,6 @@
 """SQLite queries for the web app: listings by day, trending, votes, submissions.
 
-Mixed into ``SQLiteStore``: methods use ``self.conn`` (reads, under ``self._lock``) and
+Mixed into ``SQLiteStore``: methods use ``conn`` (reads, under ``self._lock``) and
 ``self._write()`` (one BEGIN IMMEDIATE transaction). Declare each public method on the
 ``Store`` interface in base.py too, so a PostgreSQL backend can implement the same.
 
@@ -123,17 +123,17 @@ class FeedMixin:
             )
         else:
             raise ValueError(f"unknown order {order!r}")
-        with self._lock:
-            rows = self.conn.execute(sql, args).fetchall()
+        with self._read() as conn:
+            rows = conn.execute(sql, args).fetchall()
             if offset == 0 and len(rows) < limit:
                 total = len(rows)  # the page holds everything: no need to count
             else:
-                total = self.conn.execute(f"{_ALL} SELECT count(*) FROM one {where}", args).fetchone()[0]
+                total = conn.execute(f"{_ALL} SELECT count(*) FROM one {where}", args).fetchone()[0]
         return [FeedRow(*r) for r in rows], total
 
     def trending_candidates(self, start_day: str, end_day: str) -> list[FeedRow]:
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 f"{_CANDIDATES} SELECT pk, day, at, votes FROM ("
                 f"SELECT pk, day, at, {_VOTES.format(pk='pk')} AS votes FROM one) WHERE votes > 0",
                 {"start": start_day, "end": end_day},
@@ -161,10 +161,11 @@ class FeedMixin:
         f"WHERE s.submitted_at >= :d AND {LISTABLE} ORDER BY s.submitted_at LIMIT 1",
     )
 
-    def _adjacent(self, queries: tuple[str, ...], day: str, pick) -> str | None:
+    @staticmethod
+    def _adjacent(conn, queries: tuple[str, ...], day: str, pick) -> str | None:
         found = []
         for q in queries:
-            row = self.conn.execute(q, {"d": day}).fetchone()
+            row = conn.execute(q, {"d": day}).fetchone()
             # A day is ten characters (YYYY-MM-DD); anything else is a malformed date.
             if row and row[0] and len(row[0]) == 10:
                 found.append(row[0])
@@ -172,24 +173,28 @@ class FeedMixin:
 
     def feed_day_bounds(self, day: str) -> tuple[str | None, str | None]:
         after = _next_day(day) if day < "9999-12-31" else "9999-12-31"
-        with self._lock:
-            return self._adjacent(self._PREV, day, max), self._adjacent(self._NEXT, after, min)
+        with self._read() as conn:
+            return (
+                self._adjacent(conn, self._PREV, day, max),
+                self._adjacent(conn, self._NEXT, after, min),
+            )
 
     def feed_version(self) -> tuple:
-        with self._lock:
-            return self.conn.execute(
-                "SELECT (SELECT max(rev) FROM papers), (SELECT max(rowid) FROM votes), "
+        with self._read() as conn:
+            return conn.execute(
+                "SELECT (SELECT max(rev) FROM papers), "
                 "(SELECT max(submitted_at) FROM submissions), "
-                # Bumped on every vote and every vote taken back (store/sqlite_library.py).
+                # Bumped on every vote and every vote taken back (add_vote here,
+                # toggle_vote in store/sql_library.py).
                 "(SELECT value FROM counters WHERE name = 'votes')"
             ).fetchone()
 
     def feed_recent_days(self, before_day: str, n: int) -> list[str]:
         days: list[str] = []
-        with self._lock:
+        with self._read() as conn:
             day = before_day
             while len(days) < n:
-                prev = self._adjacent(self._PREV, day, max)
+                prev = self._adjacent(conn, self._PREV, day, max)
                 if prev is None:
                     break
                 days.append(prev)
@@ -224,8 +229,8 @@ class FeedMixin:
         else:
             has = f"(instr({cats}, ?) > 0 OR instr({cats}, ?) > 0)"
             has_args = (f" {category}.", f" {category} ")
-        with self._lock:
-            c = self.conn
+        with self._read() as conn:
+            c = conn
             # Exact count from the category index alone: its papers, less the (few) unlisted
             # ones, found through the partial index papers_unlisted.
             n = c.execute(f"SELECT count(DISTINCT c.paper_pk) FROM paper_categories c WHERE {where}",
@@ -261,23 +266,23 @@ class FeedMixin:
 
     def has_category(self, category: str) -> bool:
         where, args = self._category_where(category)
-        with self._lock:
-            row = self.conn.execute(
+        with self._read() as conn:
+            row = conn.execute(
                 f"SELECT 1 FROM paper_categories c WHERE {where} LIMIT 1", args
             ).fetchone()
         return row is not None
 
     def feed_count(self, start_day: str, end_day: str) -> int:
-        with self._lock:
-            return self.conn.execute(
+        with self._read() as conn:
+            return conn.execute(
                 f"{_ALL} SELECT count(*) FROM one", {"start": start_day, "end": end_day}
             ).fetchone()[0]
 
     def listable_pks(self, pks: list[int]) -> set[int]:
         if not pks:
             return set()
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT p.pk FROM papers p WHERE p.pk IN (SELECT value FROM json_each(?)) "
                 f"AND {LISTABLE}",
                 (orjson.dumps(list(pks)).decode(),),
@@ -288,15 +293,15 @@ class FeedMixin:
         self, limit: int, before_pk: int | None = None, category: str | None = None
     ) -> list[int]:
         before = before_pk if before_pk is not None else 2**63 - 1
-        with self._lock:
+        with self._read() as conn:
             if category:
-                rows = self.conn.execute(
+                rows = conn.execute(
                     "SELECT paper_pk FROM paper_categories WHERE category = ? AND paper_pk < ? "
                     "AND paper_pk NOT IN (SELECT pk FROM papers WHERE withdrawn = 1) ORDER BY paper_pk DESC LIMIT ?",
                     (category, before, limit),
                 ).fetchall()
             else:
-                rows = self.conn.execute(
+                rows = conn.execute(
                     "SELECT pk FROM papers WHERE pk < ? AND withdrawn = 0 "
                     "ORDER BY pk DESC LIMIT ?",
                     (before, limit),
@@ -307,8 +312,8 @@ class FeedMixin:
     def vote_counts(self, pks: list[int]) -> dict[int, int]:
         if not pks:
             return {}
-        with self._lock:
-            rows = self.conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(
                 "SELECT value, " + _VOTES.format(pk="value") + " FROM json_each(?)",
                 (orjson.dumps(list(pks)).decode(),),
             ).fetchall()
@@ -327,6 +332,8 @@ class FeedMixin:
                 "INSERT OR IGNORE INTO votes (paper_pk, user_id, created_at) VALUES (?, ?, ?)",
                 (pk, int(user_id), _now()),
             )
+            if cur.rowcount == 1:
+                self._bump_counter(conn, "votes")  # feed_version's signal of a new vote
             return cur.rowcount == 1
 
     # --- submissions -----------------------------------------------------------------
