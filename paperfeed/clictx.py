@@ -24,7 +24,11 @@ class Context:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = open_store(self.settings.db, busy_timeout=self.settings.busy_timeout)
+            self._store = open_store(
+                self.settings.db,
+                busy_timeout=self.settings.busy_timeout,
+                pool_size=self.settings.db_pool_size,
+            )
         return self._store
 
     @property

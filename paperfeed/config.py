@@ -146,7 +146,18 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("db", "paperfeed.db", "Database: a SQLite file path (default) or a database URL."),
+    Setting(
+        "db",
+        "paperfeed.db",
+        "Database: a SQLite file path (default), or a PostgreSQL URL "
+        "(postgresql://user:password@host:5432/dbname) for several processes or machines.",
+    ),
+    Setting(
+        "db_pool_size",
+        8,
+        "PostgreSQL only: connections each process keeps open at most (its pool).",
+        _positive_int,
+    ),
     Setting(
         "secret",
         DEFAULT_SECRET,
@@ -549,6 +560,8 @@ class Settings:
         for s in SETTINGS:
             v = self._values[s.name]
             shown = ("********" if v else "(empty)") if s.secret else str(v)
+            if s.name == "db":
+                shown = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:********@", shown)  # a URL's password
             out.append((s.name, shown, self._origins[s.name], s.help))
         return out
 

@@ -19,11 +19,17 @@ apt_retry() {
   return 1
 }
 
-if ! command -v chromium >/dev/null 2>&1; then
-  # Headless Chromium drives the end-to-end page tests: Debian's build, no browser downloads.
+# Headless Chromium drives the end-to-end page tests (Debian's build, no browser downloads);
+# PostgreSQL's server binaries run the [postgres] half of the suite (tests/pg_support.py
+# starts a throwaway server with initdb/pg_ctl on a temp folder and a free port).
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
   apt_retry update -qq
-  apt_retry install -y -qq chromium >/dev/null
+  apt_retry install -y -qq "${need[@]}" >/dev/null
 fi
+# Debian's package starts its own cluster on port 5432; the tests use their own server.
 bash scripts/setup.sh
 .venv/bin/ruff check paperfeed tests bench scripts
 exec .venv/bin/python -m pytest -q "$@"

@@ -1,4 +1,8 @@
-"""Shared test fixtures: real SQLite files in tmp_path, the real CLI in a subprocess."""
+"""Shared test fixtures: real SQLite files in tmp_path, a real throwaway PostgreSQL server
+(tests/pg_support.py), the real CLI in a subprocess.
+
+``db`` is the parametrised database fixture: each test that takes it runs twice, on a SQLite
+file and on a fresh PostgreSQL database (``[sqlite]`` / ``[postgres]`` in the test id)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.db_support import is_pg
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -32,10 +38,43 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "papers.db"
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """The session's PostgreSQL server (started on first use)."""
+    from tests.pg_support import start_server
+
+    server = start_server()
+    if isinstance(server, str):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs PostgreSQL for the [postgres] tests: {server}")
+        pytest.skip(server)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, migrated PostgreSQL database for one test."""
+    url = pg_server.new_database()
+    yield url
+    pg_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request, tmp_path: Path) -> str:
+    """The database a test runs on, as the ``db`` setting names it: a SQLite file path, or a
+    PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "papers.db")
+    return request.getfixturevalue("pg_url")
+
+
+
+
 class Cli:
     """Runs `python -m paperfeed` as a user would, against one database file."""
 
-    def __init__(self, db: Path, cwd: Path):
+    def __init__(self, db: Path | str, cwd: Path):
         self.db = db
         self.cwd = cwd
 
@@ -66,4 +105,5 @@ def cli(db_path: Path, tmp_path: Path) -> Cli:
 @pytest.fixture
 def cli_for(tmp_path: Path):
     """A Cli on a given database file (the readers tests share one between app and CLI)."""
-    return lambda db: Cli(Path(db), tmp_path)
+    return lambda db: Cli(db if is_pg(str(db)) else Path(db), tmp_path)
+

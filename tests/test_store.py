@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.db_support import rows
 from paperfeed.models import Paper
 from paperfeed.store import open_store
 from paperfeed.store.migrations import MIGRATIONS
@@ -58,8 +59,8 @@ def test_a_database_made_with_other_pages_keeps_them_and_works(db_path):
     s.close()
 
 
-def test_add_then_unchanged_then_new_version_replaces(db_path):
-    s = open_store(str(db_path))
+def test_add_then_unchanged_then_new_version_replaces(db):
+    s = open_store(db)
     r = s.upsert_papers([paper(), paper("2401.00002")])
     assert (r.added, r.updated, r.unchanged) == (2, 0, 0)
     r = s.upsert_papers([paper(), paper("2401.00002")])
@@ -75,7 +76,7 @@ def test_add_then_unchanged_then_new_version_replaces(db_path):
     assert got.paper.updated == "2024-01-02T00:00:00Z"
     assert got.rev > rev_before
     # side table follows the new author list
-    keys = [r[0] for r in s.conn.execute("SELECT key FROM paper_authors WHERE paper_pk=? ORDER BY pos", (got.pk,))]
+    keys = [r[0] for r in rows(s, "SELECT key FROM paper_authors WHERE paper_pk=? ORDER BY pos", (got.pk,))]
     assert keys == ["ada lovelace"]
     # an older version arriving later does not roll the paper back
     r = s.upsert_papers([paper(version=1)])
@@ -84,8 +85,8 @@ def test_add_then_unchanged_then_new_version_replaces(db_path):
     s.close()
 
 
-def test_versionless_source_fills_gaps_but_never_overwrites(db_path):
-    s = open_store(str(db_path))
+def test_versionless_source_fills_gaps_but_never_overwrites(db):
+    s = open_store(db)
     s.upsert_papers([paper(doi=None)])
     hf = Paper(
         id="2401.00001",
@@ -116,16 +117,16 @@ def test_versionless_source_fills_gaps_but_never_overwrites(db_path):
     s.close()
 
 
-def test_same_paper_twice_in_one_batch_keeps_newest(db_path):
-    s = open_store(str(db_path))
+def test_same_paper_twice_in_one_batch_keeps_newest(db):
+    s = open_store(db)
     r = s.upsert_papers([paper(version=2, title="v2"), paper(version=1, title="v1")])
     assert r.added == 1
     assert s.get_paper("2401.00001").paper.title == "v2"
     s.close()
 
 
-def test_stats_counts(db_path):
-    s = open_store(str(db_path))
+def test_stats_counts(db):
+    s = open_store(db)
     s.upsert_papers(
         [paper("2401.00001"), paper("2401.00002", categories=["hep-th"]), paper("x:1", source="beir", categories=[])]
     )
@@ -137,8 +138,8 @@ def test_stats_counts(db_path):
     s.close()
 
 
-def test_iter_changed_follows_revisions(db_path):
-    s = open_store(str(db_path))
+def test_iter_changed_follows_revisions(db):
+    s = open_store(db)
     s.upsert_papers([paper("2401.00001"), paper("2401.00002")])
     rev = s.max_rev()
     s.upsert_papers([paper("2401.00003")])
@@ -240,9 +241,9 @@ def test_corrupt_file_is_a_clear_error(tmp_path, cli, text):
     assert str(cli.db) in proc.stderr
 
 
-def test_versionless_record_with_later_date_is_authoritative(db_path):
+def test_versionless_record_with_later_date_is_authoritative(db):
     """OAI-PMH records carry dates but no version: a later-dated one replaces the metadata."""
-    s = open_store(str(db_path))
+    s = open_store(db)
     s.upsert_papers([paper(version=None, updated="2024-01-01", title="Old title", source="arxiv-oai")])
     r = s.upsert_papers([paper(version=None, updated="2024-02-01", title="New title", source="arxiv-oai")])
     assert r.updated == 1

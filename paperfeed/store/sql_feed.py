@@ -79,7 +79,7 @@ _VOTES = (
     "(SELECT count(*) FROM votes v WHERE v.paper_pk = {pk}) + "
     "coalesce((SELECT max(upvotes) FROM hf_listings h WHERE h.paper_pk = {pk}), 0)"
 )
-_EXCLUDE = "WHERE pk NOT IN (SELECT value FROM json_each(:exclude))"
+_EXCLUDE = "WHERE pk NOT IN (SELECT CAST(value AS BIGINT) FROM json_each(:exclude))"
 _RECENT = "day DESC, at DESC, pk DESC"
 
 
@@ -283,7 +283,7 @@ class FeedMixin:
             return set()
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT p.pk FROM papers p WHERE p.pk IN (SELECT value FROM json_each(?)) "
+                "SELECT p.pk FROM papers p WHERE p.pk IN (SELECT CAST(value AS BIGINT) FROM json_each(?)) "
                 f"AND {LISTABLE}",
                 (orjson.dumps(list(pks)).decode(),),
             ).fetchall()
@@ -314,7 +314,8 @@ class FeedMixin:
             return {}
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT value, " + _VOTES.format(pk="value") + " FROM json_each(?)",
+                "SELECT CAST(value AS BIGINT), " + _VOTES.format(pk="CAST(value AS BIGINT)")
+                + " FROM json_each(?)",
                 (orjson.dumps(list(pks)).decode(),),
             ).fetchall()
         return dict(rows)

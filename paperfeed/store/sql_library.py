@@ -266,7 +266,7 @@ class LibraryMixin:
             else:
                 rows = conn.execute(
                     "SELECT paper_pk FROM votes WHERE user_id = ? AND paper_pk IN "
-                    "(SELECT value FROM json_each(?))",
+                    "(SELECT CAST(value AS BIGINT) FROM json_each(?))",
                     (int(user_id), orjson.dumps(list(pks)).decode()),
                 ).fetchall()
         return {r[0] for r in rows}
@@ -456,7 +456,7 @@ class LibraryMixin:
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT paper_pk, category FROM paper_categories WHERE paper_pk IN "
-                "(SELECT value FROM json_each(?))",
+                "(SELECT CAST(value AS BIGINT) FROM json_each(?))",
                 (orjson.dumps(list(pks)).decode(),),
             ).fetchall()
         for pk, cat in rows:

@@ -201,7 +201,7 @@ class PapersMixin:
         if papers:
             for pk, day, up, nc, hf in conn.execute(
                 "SELECT paper_pk, day, upvotes, num_comments, fields FROM hf_listings "
-                "WHERE paper_pk IN (SELECT value FROM json_each(?)) ORDER BY day",
+                "WHERE paper_pk IN (SELECT CAST(value AS BIGINT) FROM json_each(?)) ORDER BY day",
                 (orjson.dumps(list(papers)).decode(),),
             ):
                 papers[pk].listings.append(
@@ -220,7 +220,7 @@ class PapersMixin:
     def get_papers_by_pk(self, pks: list[int]) -> dict[int, StoredPaper]:
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {_COLS} FROM papers WHERE pk IN (SELECT value FROM json_each(?))",
+                f"SELECT {_COLS} FROM papers WHERE pk IN (SELECT CAST(value AS BIGINT) FROM json_each(?))",
                 (orjson.dumps(list(pks)).decode(),),
             ).fetchall()
             return self._with_listings(conn, {r[0]: self._row_to_paper(r) for r in rows})

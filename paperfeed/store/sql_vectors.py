@@ -41,7 +41,7 @@ class VectorsMixin:
             return dict(
                 conn.execute(
                     "SELECT paper_pk, text_hash FROM embeddings WHERE model = ? "
-                    "AND paper_pk IN (SELECT value FROM json_each(?))",
+                    "AND paper_pk IN (SELECT CAST(value AS BIGINT) FROM json_each(?))",
                     (key, orjson.dumps(list(pks)).decode()),
                 ).fetchall()
             )
@@ -99,7 +99,7 @@ class VectorsMixin:
             return dict(
                 conn.execute(
                     "SELECT paper_pk, vector FROM embeddings WHERE model = ? "
-                    "AND paper_pk IN (SELECT value FROM json_each(?))",
+                    "AND paper_pk IN (SELECT CAST(value AS BIGINT) FROM json_each(?))",
                     (key, orjson.dumps(list(pks)).decode()),
                 ).fetchall()
             )

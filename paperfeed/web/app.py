@@ -86,7 +86,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     _limit_threads(settings)
     own_store = store is None
     if store is None:
-        store = open_store(settings.db, busy_timeout=settings.busy_timeout)
+        store = open_store(
+            settings.db, busy_timeout=settings.busy_timeout, pool_size=settings.db_pool_size
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
