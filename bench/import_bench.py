@@ -7,6 +7,13 @@ SQLite database in a child process (so peak RSS is the import's own) and prints 
 peak RSS. Repeats --runs times and reports the median.
 
     python bench/import_bench.py --n 1000000 --runs 3
+
+With --backend postgres (or both, interleaved run by run, with the ratio) each run imports
+into a fresh database on PostgreSQL instead: a throwaway server with PostgreSQL's default
+durability (tests/pg_support.py, on this machine), or the server of --pg-admin-url (an account
+that may CREATE DATABASE):
+
+    python bench/import_bench.py --n 100000 --runs 3 --backend both
 """
 
 from __future__ import annotations
@@ -142,7 +149,13 @@ def main() -> None:
     ap.add_argument("--parser-process", choices=["auto", "off"], default="auto",
                     help="off: parse in the writing process (a thread), the baseline the parser "
                     "process is measured against")
+    ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="sqlite",
+                    help="where each run imports (both: interleaved, ratio printed)")
+    ap.add_argument("--pg-admin-url", default="",
+                    help="PostgreSQL server to use (default: start a throwaway one)")
     args = ap.parse_args()
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    pg = PgDatabases(args.pg_admin_url) if "postgres" in backends else None
     work = Path(args.keep or tempfile.mkdtemp(prefix="pf-import-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     data = work / f"snapshot-{args.n}.jsonl"
@@ -151,35 +164,98 @@ def main() -> None:
         generate(data, args.n)
         print(f"generated {args.n} records ({data.stat().st_size / 1e6:.0f} MB) "
               f"in {time.perf_counter() - t:.1f}s", file=sys.stderr)
-    results = []
-    for run in range(args.runs):
-        db = work / f"bench-{run}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(db) + suffix).unlink(missing_ok=True)
-        out = subprocess.run([sys.executable, "-c", _CHILD, str(data), str(db), args.parser_process],
-                             capture_output=True, text=True, check=True, cwd=ROOT)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        r["papers_per_s"] = r["added"] / r["seconds"]
-        results.append(r)
-        print(f"run {run + 1}: {r['added']} papers in {r['seconds']:.1f}s = "
-              f"{r['papers_per_s']:,.0f} papers/s, peak RSS {r['peak_rss_mb']:.0f} MB", file=sys.stderr)
-        if not args.keep:
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(db) + suffix).unlink(missing_ok=True)
+    from paperfeed.search.cpu import cpu_info
+
+    print(f"CPU: {cpu_info().summary()}", file=sys.stderr)
+    results: dict[str, list[dict]] = {b: [] for b in backends}
+    try:
+        for run in range(args.runs):
+            for backend in backends:
+                if backend == "postgres":
+                    db = pg.new()
+                else:
+                    db = str(work / f"bench-{run}.db")
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(db + suffix).unlink(missing_ok=True)
+                out = subprocess.run(
+                    [sys.executable, "-c", _CHILD, str(data), db, args.parser_process],
+                    capture_output=True, text=True, check=True, cwd=ROOT,
+                )  # fmt: skip
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                r["papers_per_s"] = r["added"] / r["seconds"]
+                results[backend].append(r)
+                print(f"run {run + 1} {backend:<8}: {r['added']} papers in {r['seconds']:.1f}s = "
+                      f"{r['papers_per_s']:,.0f} papers/s, peak RSS {r['peak_rss_mb']:.0f} MB",
+                      file=sys.stderr)  # fmt: skip
+                if backend == "postgres":
+                    pg.drop(db)
+                elif not args.keep:
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(db + suffix).unlink(missing_ok=True)
+    finally:
+        if pg is not None:
+            pg.close()
     summary = {
         "records": args.n,
         "parser_process": args.parser_process,
         "runs": args.runs,
-        "median_papers_per_s": round(statistics.median(r["papers_per_s"] for r in results)),
-        "median_seconds": round(statistics.median(r["seconds"] for r in results), 2),
-        "median_peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in results)),
-        "max_peak_rss_mb": round(max(r["peak_rss_mb"] for r in results)),
+        "cpu": cpu_info().summary(),
         "cpu_count": os.cpu_count(),
     }
+    for backend, rs in results.items():
+        summary[backend] = {
+            "median_papers_per_s": round(statistics.median(r["papers_per_s"] for r in rs)),
+            "median_seconds": round(statistics.median(r["seconds"] for r in rs), 2),
+            "median_peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in rs)),
+            "max_peak_rss_mb": round(max(r["peak_rss_mb"] for r in rs)),
+        }
+    if len(backends) == 1:  # the single-backend shape earlier runs printed
+        summary.update(summary.pop(backends[0]))
+    else:
+        summary["postgres_over_sqlite"] = round(
+            summary["postgres"]["median_papers_per_s"] / summary["sqlite"]["median_papers_per_s"], 3
+        )
     print(json.dumps(summary))
     if not args.keep:
         data.unlink(missing_ok=True)
 
+
+class PgDatabases:
+    """Fresh databases on a PostgreSQL server for each run: a throwaway durable one started
+    here (tests/pg_support.py), or the server behind ``admin_url``."""
+
+    def __init__(self, admin_url: str = ""):
+        import psycopg
+
+        self._psycopg = psycopg
+        self.server = None
+        if admin_url:
+            self.admin_url = admin_url
+        else:
+            sys.path.insert(0, str(ROOT))
+            from tests.pg_support import start_server
+
+            server = start_server(durable=True)
+            if isinstance(server, str):
+                raise SystemExit(server)
+            self.server, self.admin_url = server, server.admin_url
+        self.n = 0
+
+    def new(self) -> str:
+        self.n += 1
+        name = f"pf_import_bench_{os.getpid()}_{self.n}"
+        with self._psycopg.connect(self.admin_url, autocommit=True) as c:
+            c.execute(f"DROP DATABASE IF EXISTS {name}")
+            c.execute(f"CREATE DATABASE {name}")
+        return self.admin_url.rsplit("/", 1)[0] + "/" + name
+
+    def drop(self, url: str) -> None:
+        with self._psycopg.connect(self.admin_url, autocommit=True) as c:
+            c.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
 
 if __name__ == "__main__":
     main()

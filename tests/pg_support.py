@@ -44,8 +44,9 @@ def _free_port() -> int:
 
 
 class PgServer:
-    def __init__(self, bin_dir: Path):
+    def __init__(self, bin_dir: Path, durable: bool = False):
         self.bin = bin_dir
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="pf-pg-"))
         self.data = self.root / "data"
         self.port = _free_port()
@@ -71,10 +72,12 @@ class PgServer:
                   "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
         opts = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root} "
-            # A test server: durability off (the tests never survive a host crash anyway).
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=300 -c shared_buffers=128MB"
+            "-c max_connections=300 -c shared_buffers=512MB"
         )
+        if not self.durable:
+            # A test server: durability off (the tests never survive a host crash anyway).
+            # Benchmarks ask for a durable one (the defaults: fsync, full pages).
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._cmd(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
                   "-o", opts, "-w", "-t", "60", "start")
         self.admin_url = self.url("postgres")
@@ -117,8 +120,9 @@ class PgServer:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_server() -> PgServer | str:
-    """A running server, or why there is none."""
+def start_server(durable: bool = False) -> PgServer | str:
+    """A running server, or why there is none. ``durable``: PostgreSQL's default durability
+    (benchmarks), else fsync off (tests)."""
     bin_dir = find_pg_bin()
     if bin_dir is None:
         return "PostgreSQL binaries not found (Debian: apt-get install postgresql)"
@@ -126,7 +130,7 @@ def start_server() -> PgServer | str:
         import psycopg  # noqa: F401
     except ImportError as e:
         return f"psycopg is not installed: {e}"
-    server = PgServer(bin_dir)
+    server = PgServer(bin_dir, durable=durable)
     try:
         return server.start()
     except subprocess.CalledProcessError as e:
