@@ -24,6 +24,20 @@ code too, interleaved run by run, and the ratios now/baseline are printed:
     git worktree add ../pf-base e200122
     python bench/web_bench.py --baseline ../pf-base --duration 20
 
+Vectors: the generator reuses the 5,183 SciFact abstracts, so the build embeds each distinct
+text once with the real model and gives every paper sharing it the same vector (a minute,
+where embedding 100,000 texts took half an hour); `paperfeed index` then finds every paper
+embedded and builds only the indexes. --embed-all embeds every paper as `paperfeed index`
+would.
+
+With --backend postgres (or both: interleaved run by run, ratios postgres/sqlite printed) the
+same papers are served from PostgreSQL: imported into a fresh database (papers/s reported),
+the same vectors filled in, and `paperfeed serve` started on the URL. The server is the one
+of --pg-admin-url (an account that may CREATE DATABASE) or a throwaway durable one started
+here (tests/pg_support.py):
+
+    python bench/web_bench.py --n 100000 --backend both --duration 30 --runs 3
+
 With --import-beside M it measures instead `/api/search` while `paperfeed import` of M more
 papers runs against the same database (a copy of the built one, so the next run starts
 again from N): p50/p99 over the requests made while the import ran, the import's time,
@@ -131,7 +145,56 @@ def build_db(work: Path, n: int) -> Path:
     return db
 
 
-def cli_env(db: Path, work: Path) -> dict[str, str]:
+def import_into(db: str, data: Path) -> dict:
+    """Import the snapshot into ``db`` (a fresh database); papers/s of the import."""
+    from paperfeed.importer import import_files
+    from paperfeed.store import open_store
+
+    store = open_store(db)
+    t = time.perf_counter()
+    report = import_files(store, [data], progress=sys.stderr.isatty())
+    dt = time.perf_counter() - t
+    store.close()
+    print(f"imported {report.added} papers into {db.split('@')[-1]} in {dt:.0f}s "
+          f"({report.added / dt:,.0f} papers/s)", file=sys.stderr)  # fmt: skip
+    return {"added": report.added, "seconds": round(dt, 1), "papers_per_s": round(report.added / dt)}
+
+
+class _OncePerText:
+    """An embedder that embeds each distinct text once (the bench corpus repeats texts)."""
+
+    def __init__(self, embedder):
+        self.inner = embedder
+        self.model_id, self.dim = embedder.model_id, embedder.dim
+        self.cache: dict[str, "object"] = {}
+
+    def encode(self, texts: list[str], batch_size: int = 32, progress: bool = False):
+        import numpy as np
+
+        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if todo:
+            for t, v in zip(todo, self.inner.encode(todo, batch_size=batch_size)):
+                self.cache[t] = v
+        return np.stack([self.cache[t] for t in texts])
+
+
+def fill_vectors(db: str, work: Path, embed_all: bool = False) -> dict:
+    """Every paper's vector, stored as `paperfeed index` stores them (see the docstring)."""
+    from paperfeed.config import load_settings
+    from paperfeed.search.index import embed_missing, load_embedder
+    from paperfeed.store import open_store
+
+    settings = load_settings(env=cli_env(db, work))
+    embedder = load_embedder(settings)
+    store = open_store(db)
+    t = time.perf_counter()
+    n = embed_missing(store, embedder if embed_all else _OncePerText(embedder),
+                      progress=sys.stderr.isatty())  # fmt: skip
+    store.close()
+    return {"vectors": n, "seconds": round(time.perf_counter() - t, 1)}
+
+
+def cli_env(db: Path | str, work: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}
     env["PAPERFEED_DB"] = str(db)
     env["PAPERFEED_CACHE_DIR"] = os.environ.get("PAPERFEED_CACHE_DIR", str(work / "cache"))
@@ -140,7 +203,7 @@ def cli_env(db: Path, work: Path) -> dict[str, str]:
     return env
 
 
-def run_index(db: Path, work: Path) -> dict:
+def run_index(db: Path | str, work: Path) -> dict:
     t = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "paperfeed", "index", "--json"],
@@ -155,7 +218,7 @@ def run_index(db: Path, work: Path) -> dict:
 
 
 def start_server(
-    db: Path, work: Path, workers: int, code: Path = ROOT
+    db: Path | str, work: Path, workers: int, code: Path = ROOT
 ) -> tuple[subprocess.Popen, str]:
     """`paperfeed serve` from the code in ``code`` (this tree, or a git worktree of an
     earlier commit for a side-by-side baseline)."""
@@ -431,6 +494,12 @@ def main() -> None:
     ap.add_argument("--baseline", default="",
                     help="a checkout of earlier code (git worktree add DIR COMMIT) served the same "
                          "way, interleaved with this tree, for ratios from the same run")  # fmt: skip
+    ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite",
+                    help="which database `paperfeed serve` runs on (both: interleaved, ratios)")  # fmt: skip
+    ap.add_argument("--pg-admin-url", default="",
+                    help="PostgreSQL server for --backend postgres (default: a throwaway one)")  # fmt: skip
+    ap.add_argument("--embed-all", action="store_true",
+                    help="embed every paper's text (default: each distinct text once)")  # fmt: skip
     ap.add_argument("--prepare", action="store_true",
                     help="only build the database and its indexes, then stop")  # fmt: skip
     ap.add_argument("--keep", default=str(ROOT / "bench" / "out" / "web"),
@@ -441,11 +510,36 @@ def main() -> None:
     tool = args.tool if args.tool != "auto" else ("wrk" if shutil.which("wrk") else "python")
 
     db = build_db(work, args.n)
+    vectors = {} if args.no_index else fill_vectors(str(db), work, args.embed_all)
     index = {} if args.no_index else run_index(db, work)
-    if args.prepare:
-        return
+    dbs: dict[str, Path | str] = {}
+    if args.backend in ("sqlite", "both"):
+        dbs["sqlite"] = db
+    pg = pg_import = None
+    if args.backend in ("postgres", "both"):
+        sys.path.insert(0, str(ROOT / "bench"))
+        from import_bench import PgDatabases
+
+        pg = PgDatabases(args.pg_admin_url)
+        url = pg.new()
+        pg_import = import_into(url, work / f"snapshot-{args.n}.jsonl")
+        fill_vectors(url, work, args.embed_all)
+        run_index(url, work)
+        dbs["postgres"] = url
+    try:
+        if args.prepare:
+            return
+        serve(args, work, tool, dbs, db, {"vectors": vectors, "index": index,
+                                          "postgres_import": pg_import})  # fmt: skip
+    finally:
+        if pg is not None:
+            pg.close()
+
+
+def serve(args, work: Path, tool: str, dbs: dict, db: Path, built: dict) -> None:
+    """The load runs of main(): every target on every (code, database) configuration."""
     if args.import_beside:
-        print(json.dumps({"index": index, **beside_import(args, db, work)}))
+        print(json.dumps({"built": built, **beside_import(args, db, work)}))
         return
     qs = queries()
     pool = all_queries()
@@ -460,23 +554,27 @@ def main() -> None:
     }
     warm_targets = {"/": ["/"], "/search?q=...": targets["/search?q=..."],
                     "/api/search": [f"/api/search?q={quote_plus(q)}" for q in warm]}
-    codes = {"now": ROOT}
+    # Configurations served, interleaved run by run: this tree on each database asked for,
+    # and the baseline checkout on the first.
+    codes: dict[str, tuple[Path, Path | str]] = {}
+    for backend, where in dbs.items():
+        codes["now" if len(dbs) == 1 else backend] = (ROOT, where)
     if args.baseline:
-        codes["baseline"] = Path(args.baseline).resolve()
+        codes["baseline"] = (Path(args.baseline).resolve(), next(iter(dbs.values())))
     from paperfeed.search.cpu import cpu_info
 
     print(f"CPU: {cpu_info().summary()}; load avg {os.getloadavg()}", file=sys.stderr)
     runs: dict[str, dict[str, list[dict]]] = {c: {name: [] for name in targets} for c in codes}
     search_mode = search_notes = None
     for run in range(args.runs):
-        for code_name, code in codes.items():  # interleaved: load elsewhere hits both alike
-            proc, base = start_server(db, work, args.workers, code)
+        for code_name, (code, where) in codes.items():  # interleaved: load hits all alike
+            proc, base = start_server(where, work, args.workers, code)
             try:
                 warm_up(base, warm_targets)
                 import httpx
 
                 probe = httpx.get(base + targets["/api/search?q=..."][0], timeout=60).json()
-                if code_name == "now":
+                if search_mode is None:
                     search_mode, search_notes = probe["mode"], probe["notes"]
                 for name, paths in targets.items():
                     if tool == "wrk":
@@ -501,19 +599,23 @@ def main() -> None:
                 "requests": sum(r["requests"] for r in rs),
                 "errors": sum(r["errors"] for r in rs),
             }
-    if "baseline" in results:
+    pairs = [("now", "baseline")] if "baseline" in results else []
+    if "postgres" in results and "sqlite" in results:
+        pairs.append(("postgres", "sqlite"))
+    for a, b in pairs:
+        print(f"-- {a} / {b}", file=sys.stderr)
         for name in targets:
-            now, base_r = results["now"][name], results["baseline"][name]
+            now, base_r = results[a][name], results[b][name]
             ratio = now["median_rps"] / max(base_r["median_rps"], 1e-9)
-            print(f"{name:<22} now {now['median_rps']:8.1f} req/s (p99 {now['median_p99_ms']:.0f} ms)"
-                  f"  baseline {base_r['median_rps']:8.1f} req/s (p99 {base_r['median_p99_ms']:.0f} ms)"
+            print(f"{name:<22} {a} {now['median_rps']:8.1f} req/s (p99 {now['median_p99_ms']:.0f} ms)"
+                  f"  {b} {base_r['median_rps']:8.1f} req/s (p99 {base_r['median_p99_ms']:.0f} ms)"
                   f"  ratio {ratio:.2f}x", file=sys.stderr)  # fmt: skip
     print(json.dumps({
         "papers": args.n, "duration_s": args.duration, "connections": args.connections,
         "workers": args.workers, "runs": args.runs, "tool": tool, "cpu_count": os.cpu_count(),
         "cpu": cpu_info().summary(), "loadavg_end": os.getloadavg(),
         "baseline": args.baseline or None,
-        "search_mode": search_mode, "search_notes": search_notes, "index": index,
+        "search_mode": search_mode, "search_notes": search_notes, "built": built,
         "results": {c: {k: {m: round(v, 2) if isinstance(v, float) else v for m, v in r.items()}
                         for k, r in per.items()} for c, per in results.items()},
     }))  # fmt: skip
