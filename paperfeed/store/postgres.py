@@ -32,6 +32,7 @@ from typing import Iterator
 from ..errors import StoreError
 from .base import Store
 from .pg_migrations import PG_MIGRATIONS
+from .pg_search import PgSearchMixin
 from .sql_digest import DigestMixin
 from .sql_feed import FeedMixin
 from .sql_harvest import HarvestMixin
@@ -139,6 +140,7 @@ class PgConnection:
 
 
 class PostgresStore(
+    PgSearchMixin,
     DigestMixin, LibraryMixin, ReadersMixin, VectorsMixin, HarvestMixin, FeedMixin, PapersMixin,
     Store,
 ):
