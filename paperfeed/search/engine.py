@@ -263,7 +263,10 @@ class Engine:
         n = ki.count(constraint)
         if n == 0:
             return []
-        if n <= (_SUBSET_EXACT_HNSW if vi.uses_hnsw else _SUBSET_EXACT):
+        # (A count that stopped at its cap, PostgreSQL's, only says "at least n".)
+        if n <= (_SUBSET_EXACT_HNSW if vi.uses_hnsw else _SUBSET_EXACT) and not getattr(
+            n, "at_least", False
+        ):
             rows = vi.rows_for(ki.matching_pks(constraint, n))
             return vi.search(qv, k, rows=rows)
         size = max(vi.size, 1)
