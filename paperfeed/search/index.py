@@ -10,6 +10,12 @@ new papers arrive, does only what is missing):
 
 One writer at a time: a lock file in the index folder makes a second ``paperfeed index``
 (or ``paperfeed run``) fail fast instead of corrupting the files.
+
+On a store that indexes words itself (PostgreSQL: ``store.keyword_index()``), step 1 does
+not exist (each paper's tsvector is written with it), step 2 is the same, and step 3 is
+each searching process's own: it loads the stored vectors into memory and follows ``seq``
+(engine.py). There is no folder: which model is current is a checkpoint in the database,
+and the writer lock an advisory lock (``store.search_writer_lock``).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import json
 import os
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +48,7 @@ __all__ = [
     "index_lock",
     "embed_checkpoint",
     "sync_keyword",
+    "current_model",
 ]
 
 _KEYWORD_COMMIT_EVERY = 50_000
@@ -216,11 +223,38 @@ def embed_missing(store: Store, embedder, batch_size: int = 32, progress: bool =
     return embedded
 
 
-def _write_current(paths: IndexPaths, model_id: str, dim: int) -> None:
+def _current_checkpoint(model_id: str) -> str:
+    """(in-store vectors) When ``paperfeed index`` last made this model's vectors current."""
+    return f"vectors-current:{model_id}"
+
+
+def _write_current(store: Store, paths: IndexPaths | None, model_id: str, dim: int) -> None:
+    if paths is None:
+        store.set_checkpoint(_current_checkpoint(model_id), int(time.time() * 1000))
+        return
     paths.current.parent.mkdir(parents=True, exist_ok=True)
     tmp = paths.current.with_suffix(".tmp")
     tmp.write_text(json.dumps({"model_id": model_id, "dim": dim}))
     os.replace(tmp, paths.current)
+
+
+def current_model(store: Store | None, paths: IndexPaths | None) -> tuple[str, int] | None:
+    """(model_id, dim) of the vectors ``paperfeed index`` last built: from the index folder,
+    or (``paths`` None) from the database, the model it marked most recently."""
+    if paths is not None:
+        try:
+            cur = json.loads(paths.current.read_text())
+            return str(cur["model_id"]), int(cur["dim"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+    if store is None:
+        return None
+    best = None
+    for m in store.embedding_stats():
+        at = store.get_checkpoint(_current_checkpoint(m["model_id"]))
+        if at and m["vectors"] and (best is None or at > best[0]):
+            best = (at, m["model_id"], int(m["dim"]))
+    return (best[1], best[2]) if best else None
 
 
 def update_index(
@@ -229,21 +263,32 @@ def update_index(
     """Bring the keyword index, the stored vectors and the vector index up to date
     (``keyword_only``: the keyword index alone, which needs no model).
 
-    Returns {"keyword_indexed", "embedded", "vectors", "model_id", "notes"}. When the
-    embedding model cannot be loaded the keyword index is still updated and a note says why
-    semantic search is unavailable.
+    Returns {"keyword_indexed", "embedded", "vectors", "model_id", "notes", "keyword"}.
+    ``keyword`` is "tantivy" (an index folder) or "database" (PostgreSQL indexes the words as
+    papers are stored: nothing to do, ``keyword_indexed`` stays 0). When the embedding model
+    cannot be loaded the keyword index is still updated and a note says why semantic search
+    is unavailable.
     """
     from .embed import ModelUnavailable
 
-    paths = index_paths(store, settings)
-    out: dict = {"keyword_indexed": 0, "embedded": 0, "vectors": 0, "model_id": None, "notes": []}
-    # A web app's background step holds the lock for a second or so: wait that out, but
-    # fail fast behind another `paperfeed index` (it may run for an hour).
-    with index_lock(paths, patience=_LOCK_PATIENCE) as got:
+    in_store = store.keyword_index() is not None
+    paths = None if in_store else index_paths(store, settings)
+    out: dict = {"keyword_indexed": 0, "embedded": 0, "vectors": 0, "model_id": None, "notes": [],
+                 "keyword": "database" if in_store else "tantivy"}
+    if in_store:
+        lock = store.search_writer_lock() or nullcontext(True)
+        where = "this database"
+    else:
+        # A web app's background step holds the lock for a second or so: wait that out, but
+        # fail fast behind another `paperfeed index` (it may run for an hour).
+        lock = index_lock(paths, patience=_LOCK_PATIENCE)
+        where = str(paths.root)
+    with lock as got:
         if not got:
-            raise SearchError(f"another process is updating the search index in {paths.root}")
-        ki = KeywordIndex(paths.keyword)
-        out["keyword_indexed"] = sync_keyword(store, ki, progress)
+            raise SearchError(f"another process is updating the search index in {where}")
+        if not in_store:
+            ki = KeywordIndex(paths.keyword)
+            out["keyword_indexed"] = sync_keyword(store, ki, progress)
         if keyword_only:
             return out
         try:
@@ -254,11 +299,22 @@ def update_index(
         out["model_id"] = emb.model_id
         out["backend"] = {"name": emb.backend, "why": emb.reason, "threads": emb.threads}
         out["embedded"] = embed_missing(store, emb, settings.embed_batch, progress)
-        vi = VectorIndex(
-            paths.vectors(emb.model_id), emb.model_id, emb.dim, settings.exact_search_max
-        )
-        with tqdm(desc="vector index", unit=" vectors", disable=not progress) as bar:
-            res = vi.sync(store, on_rows=bar.update)
-        out["vectors"] = res["rows"]
-        _write_current(paths, emb.model_id, emb.dim)
+        if in_store:
+            # Each searching process loads and follows these itself (engine.py).
+            out["vectors"] = next((m["vectors"] for m in store.embedding_stats()
+                                   if m["model_id"] == emb.model_id), 0)
+            out["notes"].append(
+                ("pgvector is available on this server but not used yet"
+                 if store.pgvector_available() else "pgvector is not available on this server")
+                + ": vectors are stored as float32 arrays and each searching process loads "
+                "them into memory and follows new ones"
+            )
+        else:
+            vi = VectorIndex(
+                paths.vectors(emb.model_id), emb.model_id, emb.dim, settings.exact_search_max
+            )
+            with tqdm(desc="vector index", unit=" vectors", disable=not progress) as bar:
+                res = vi.sync(store, on_rows=bar.update)
+            out["vectors"] = res["rows"]
+        _write_current(store, paths, emb.model_id, emb.dim)
     return out

@@ -95,7 +95,13 @@ class FieldWeights:
 
 
 class KeywordIndex:
-    """One tantivy index directory. Readers may share an instance across threads."""
+    """One tantivy index directory. Readers may share an instance across threads.
+
+    The methods engine.py calls (``ranked_query`` ... ``by_id``) are the keyword side's
+    interface: store/pg_search.py's PgKeywordIndex answers the same from PostgreSQL."""
+
+    #: Papers reach this index by ``add``/``commit`` (sync_keyword), not with the row.
+    in_store = False
 
     def __init__(self, path: str | Path, weights: FieldWeights | None = None):
         self.path = Path(path)
@@ -332,6 +338,16 @@ class KeywordIndex:
         if structured:
             parts.append((tantivy.Occur.Must, tantivy.Query.boolean_query(structured)))
         return tantivy.Query.boolean_query(parts)
+
+    def ranked_query(self, pq: ParsedQuery, filters: Filters) -> tantivy.Query | None:
+        """``text_query`` within the filters: what a ranked search runs."""
+        tq = self.text_query(pq)
+        if tq is None:
+            return None
+        fq = self.filter_query(filters)
+        if fq is None:
+            return tq
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, tq), (tantivy.Occur.Must, fq)])
 
     def constraint_query(self, pq: ParsedQuery, filters: Filters) -> tantivy.Query | None:
         """What a result must satisfy whatever ranks it: the filters, required and excluded

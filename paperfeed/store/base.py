@@ -388,6 +388,22 @@ class Store(ABC):
     @abstractmethod
     def set_checkpoint(self, name: str, value: int) -> None: ...
 
+    # --- search: hooks of a database that searches itself (pg_search.py) ---------------
+    def keyword_index(self):
+        """An object with the interface search/engine.py uses of search/keyword.py's
+        KeywordIndex when the database indexes the papers' words itself, as it stores them
+        (PostgreSQL); None when search keeps a tantivy index in a folder (SQLite)."""
+        return None
+
+    def search_writer_lock(self, wait: bool = False) -> AbstractContextManager[bool] | None:
+        """A lock that serialises `paperfeed index` runs on this database (yields whether it
+        was taken); None when the index folder's lock file does (SQLite)."""
+        return None
+
+    def pgvector_available(self) -> bool:
+        """Whether the server offers the pgvector extension (only PostgreSQL can)."""
+        return False
+
     # --- harvest: checkpoints (implemented in sql_harvest.py) ----------------------------
     @abstractmethod
     def get_harvest(self, name: str) -> HarvestState | None:

@@ -266,6 +266,60 @@ CREATE INDEX outbox_queue ON outbox(status, attempts, id);
 CREATE INDEX outbox_user ON outbox(user_id, status);
 """
 
+# --- pg_0002: keyword search in the database (store/pg_search.py) ---------------------------
+# Part of a shipped step once merged: change nothing below, add a new step instead.
+#
+# The text is prepared the way search/keyword.py's tantivy analyzers see it, as far as SQL
+# allows: accents folded (NFKD, combining marks dropped, and the letters NFKD leaves alone
+# that tantivy's ascii_fold maps: ø ł đ ð þ ħ ı ß æ œ), and the ASCII punctuation that makes
+# PostgreSQL's parser read a URL, e-mail, file path, version, float, tag or hyphenated word
+# replaced by spaces, so "and/or", "3.5" and "hep-ph" give their words as tantivy's simple
+# tokenizer does. No unaccent: it is a contrib extension a hosted server may refuse to create,
+# and built-ins give the same answer on every server. The ASCII test spares NFKD for the ~80%
+# of abstracts that are plain ASCII (NFKD was a quarter of the column's cost).
+# Bounded input: a tsvector holds at most 1 MB of lexemes, and an import must never fail on
+# a hostile 10 MB abstract (no real abstract is near 50,000 characters).
+_FOLD = (
+    "replace(replace(replace(replace(replace(translate("
+    r"regexp_replace(normalize(t, NFKD), '[\u0300-\u036f]+', '', 'g'), "
+    "'øØłŁđĐðÐþÞħĦıŀĿ', 'oOlLdDdDtThHilL'), "
+    "'ß', 'ss'), 'æ', 'ae'), 'Æ', 'AE'), 'œ', 'oe'), 'Œ', 'OE')"
+)
+_ASCII_OR_FOLDED = f"CASE WHEN octet_length(t) = length(t) THEN t ELSE {_FOLD} END"
+
+
+def _spaced(expr: str) -> str:
+    for ch in "-./@:_+&<>~\\":
+        expr = f"replace({expr}, '{ch}', ' ')"
+    return expr
+
+
+_SEARCH = f"""
+CREATE FUNCTION pf_search_text(t text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT {_spaced(_ASCII_OR_FOLDED)} $$;
+-- The exact-title key (search.text.title_key's twin): folded, lower case, every run of
+-- non-alphanumerics one space. ICU's classes and case rules, so non-ASCII letters count as
+-- letters whatever the server's locale.
+CREATE FUNCTION pf_title_key(t text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT btrim(regexp_replace(lower(({_ASCII_OR_FOLDED}) COLLATE "und-x-icu"),
+                                      '[^[:alnum:]]+', ' ', 'g')) $$;
+-- Weights mirror search/keyword.py FieldWeights: title A, abstract B, authors C (names are
+-- not stemmed, as tantivy's pf_names analyzer does not stem).
+ALTER TABLE papers ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS (
+    setweight(to_tsvector('english'::regconfig, pf_search_text(left(title, 5000))), 'A') ||
+    setweight(to_tsvector('english'::regconfig, pf_search_text(left(abstract, 50000))), 'B') ||
+    setweight(to_tsvector('simple'::regconfig, pf_search_text(left(authors, 100000))), 'C')
+) STORED;
+CREATE INDEX papers_search ON papers USING gin (search_tsv);
+-- hash: a btree entry must fit in a third of a page, and titles are not bounded.
+CREATE INDEX papers_title_key ON papers USING hash (pf_title_key(title));
+-- cat:cs.lg and cat:cs as tantivy matches them (case folded; an archive finds its classes).
+CREATE INDEX paper_categories_lower ON paper_categories (lower(category), paper_pk);
+"""
+
 PG_MIGRATIONS: list[tuple[str, str]] = [
     ("pg_0001_schema_as_of_sqlite_0501", _NOCASE + _SCHEMA),
+    ("pg_0002_keyword_search", _SEARCH),
 ]

@@ -33,6 +33,7 @@ from ..errors import StoreError
 from .base import Store
 from .pg_migrations import PG_MIGRATIONS
 from .pg_papers import PgPapersMixin
+from .pg_search import PgSearchMixin
 from .sql_digest import DigestMixin
 from .sql_feed import FeedMixin
 from .sql_harvest import HarvestMixin
@@ -141,6 +142,7 @@ class PgConnection:
 
 class PostgresStore(
     PgPapersMixin,
+    PgSearchMixin,
     DigestMixin, LibraryMixin, ReadersMixin, VectorsMixin, HarvestMixin, FeedMixin, PapersMixin,
     Store,
 ):

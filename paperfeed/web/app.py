@@ -92,7 +92,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # New papers reach the keyword index from this thread, never from a request.
+        # New papers reach the keyword index (SQLite), and new vectors this process's memory
+        # (PostgreSQL, where the database indexes words itself), from this thread, never
+        # from a request.
         follower = None
         if settings.web_index_every > 0:
             follower = IndexFollower(store, settings, settings.web_index_every)
