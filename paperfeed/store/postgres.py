@@ -31,6 +31,7 @@ from typing import Iterator
 
 from ..errors import StoreError
 from .base import Store
+from .pg_digest import PgDigestMixin
 from .pg_migrations import PG_MIGRATIONS
 from .sql_digest import DigestMixin
 from .sql_feed import FeedMixin
@@ -139,7 +140,7 @@ class PgConnection:
 
 
 class PostgresStore(
-    DigestMixin, LibraryMixin, ReadersMixin, VectorsMixin, HarvestMixin, FeedMixin, PapersMixin,
+    PgDigestMixin, DigestMixin, LibraryMixin, ReadersMixin, VectorsMixin, HarvestMixin, FeedMixin, PapersMixin,
     Store,
 ):
     """One pool of connections per process; safe to share across threads."""
