@@ -233,6 +233,27 @@ class PostgresStore(
                 applied.append(name)
         return applied
 
+    @contextmanager
+    def harvest_lock(self) -> Iterator[bool]:
+        """Store.harvest_lock: a session advisory lock on a connection of its own (not the
+        pool's: it must stay open, and only this block may use it), held while the block
+        runs. It is released when the block ends or the connection drops, so a killed
+        harvester frees it at once; keepalives make a dead peer's lock go within minutes."""
+        import psycopg
+
+        try:
+            conn = psycopg.connect(
+                self.url, autocommit=True, application_name="paperfeed run (harvest lock)",
+                keepalives=1, keepalives_idle=60, keepalives_interval=10, keepalives_count=6,
+            )  # fmt: skip
+        except psycopg.Error as e:
+            raise StoreError(f"cannot connect to {redact_url(self.url)}: {_first_line(e)}") from None
+        try:
+            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (HARVEST_LOCK,)).fetchone()[0]
+            yield bool(got)
+        finally:
+            conn.close()  # ends the session: the lock goes with it
+
     def applied_migrations(self) -> list[str]:
         with self._read() as conn:
             return [r[0] for r in conn.raw.execute("SELECT name FROM schema_migrations ORDER BY name")]
