@@ -196,6 +196,7 @@ _COMMAND_MODULES: list[str] = [
     "paperfeed.web.commands",
     "paperfeed.digest.commands",
     "paperfeed.readers.commands",
+    "paperfeed.store.commands",
 ]
 for _mod in _COMMAND_MODULES:
     importlib.import_module(_mod).register(main)
