@@ -72,8 +72,8 @@ def register(main: click.Group) -> None:
 
         def shown(t) -> None:
             if not as_json:
-                now = f", {t.copied_now} copied now" if t.copied_now != t.target_rows else ""
-                click.echo(f"  {t.name:<22} {t.target_rows:>10} rows{now}")
+                now = f" ({t.copied_now} copied now)" if t.copied_now != t.source_rows else ""
+                click.echo(f"  {t.name:<22} {t.source_rows:>10} rows{now}")
 
         report = copy_database(
             source, target, batch=batch, busy_timeout=s.busy_timeout,
@@ -84,7 +84,8 @@ def register(main: click.Group) -> None:
             return
         state = ("already complete; checked again" if report.already_done
                  else "resumed and complete" if report.resumed else "complete")  # fmt: skip
-        click.echo(f"papers checksum {report.target_checksum} on both sides")
+        click.echo(f"row counts match in all {len(report.tables)} tables; papers checksum "
+                   f"{report.target_checksum} on both sides")  # fmt: skip
         click.echo(f"copy {state}: {len(report.tables)} tables, "
                    f"{sum(t.target_rows for t in report.tables)} rows "
                    f"({report.copied_now} copied now)")  # fmt: skip

@@ -39,7 +39,7 @@ import orjson
 from ..errors import InputError, StoreError
 from . import open_store
 from .base import Store
-from .postgres import PostgresStore, is_postgres_url, pg_sql, redact_url
+from .postgres import PgConnection, PostgresStore, is_postgres_url, pg_sql, redact_url
 
 __all__ = ["TABLES", "SKIPPED", "CopyReport", "copy_database", "schema_tables", "papers_checksum"]
 
@@ -260,6 +260,17 @@ def _after(key: tuple[str, ...], last: list | None) -> tuple[str, list]:
     return f" WHERE ({', '.join(key)}) > ({', '.join('?' for _ in key)})", list(last)
 
 
+def _insert(conn, t: _Table, insert: str, rows: list[tuple]) -> None:
+    if isinstance(conn, PgConnection):
+        # COPY: a 20k-paper SQLite database went over at 58k rows/s, against 35k with the
+        # (pipelined) executemany INSERT.
+        with conn.raw.cursor().copy(f"COPY {t.name} ({', '.join(t.columns)}) FROM STDIN") as cp:
+            for r in rows:
+                cp.write_row(r)
+    else:
+        conn.executemany(insert, rows)
+
+
 def _copy_table(reader: _Reader, dst: Store, t: _Table, source: str, state, batch: int,
                 bar) -> int:  # fmt: skip
     last, done_rows = (state[1], state[2]) if state else (None, 0)
@@ -271,7 +282,7 @@ def _copy_table(reader: _Reader, dst: Store, t: _Table, source: str, state, batc
         with dst._write() as conn:
             conn.execute(f"DELETE FROM {t.name}")
             if rows:
-                conn.executemany(insert, rows)
+                _insert(conn, t, insert, rows)
             _save(conn, t.name, source, None, len(rows), True)
         bar(len(rows))
         return len(rows)
@@ -283,7 +294,7 @@ def _copy_table(reader: _Reader, dst: Store, t: _Table, source: str, state, batc
         last = rows[-1][:nkey]
         copied += len(rows)
         with dst._write() as conn:
-            conn.executemany(insert, rows)
+            _insert(conn, t, insert, rows)
             _save(conn, t.name, source, last, done_rows + copied, False)
         bar(len(rows))
     with dst._write() as conn:
@@ -340,7 +351,7 @@ def copy_database(
     on_table: Callable[[TableCopy], None] | None = None,
 ) -> CopyReport:
     """Copy every table of ``source`` into ``target`` (both as the ``db`` setting names a
-    database; a SQLite target file is created). Resumes an interrupted copy from the same
+    database; a SQLite target file is created), calling ``on_table`` as each table is done. Resumes an interrupted copy from the same
     source; raises StoreError for a target that is neither empty nor that, and when the
     finished copy does not match its source."""
     from tqdm import tqdm
@@ -395,13 +406,13 @@ def copy_database(
                             tc.copied_now = _copy_table(reader, dst, t, src_name, st, batch,
                                                         bar.update)  # fmt: skip
                     report.tables.append(tc)
+                    if on_table:
+                        on_table(tc)
             report.source_checksum = papers_checksum(reader, papers_cols, batch)
         _reset_identities(dst)
         with _snapshot(dst) as reader:
             for tc in report.tables:
                 tc.target_rows = reader.one(f"SELECT count(*) FROM {tc.name}")[0]
-                if on_table:
-                    on_table(tc)
             report.target_checksum = papers_checksum(reader, papers_cols, batch)
         wrong = [t for t in report.tables if t.source_rows != t.target_rows]
         if wrong or report.source_checksum != report.target_checksum:
