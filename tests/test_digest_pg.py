@@ -10,6 +10,7 @@ these tests are about the outbox and its senders, not about composing.
 from __future__ import annotations
 
 import json
+import mailbox
 import os
 import signal
 import subprocess
@@ -205,3 +206,21 @@ def test_sender_killed_after_k_of_n_on_postgres_reports_the_one_in_flight(pg_url
     out, err = proc3.communicate(timeout=60)
     assert json.loads(out)["send"]["sent"] == 1, err
     assert smtp_server.to().count(readers[k]) == 2  # the same message again, as asked
+
+
+def test_without_smtp_host_mail_lands_in_the_working_folders_maildir(pg_url, tmp_path):
+    """A PostgreSQL database has no folder to put <db>.maildir beside: the default outbox is
+    paperfeed.maildir in the sender's working folder, and `paperfeed outbox` reads it there."""
+    readers = _queue(pg_url, 2)
+    env = _env(pg_url, tmp_path)
+    p = subprocess.run([sys.executable, "-m", "paperfeed", "digest", "send", "--json"], env=env,
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["send"]["sent"] == 2
+    box = mailbox.Maildir(str(tmp_path / "paperfeed.maildir"), create=False)
+    assert sorted(m["To"] for m in box) == readers
+    listed = subprocess.run([sys.executable, "-m", "paperfeed", "outbox", "--json"], env=env,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)  # fmt: skip
+    out = json.loads(listed.stdout)
+    assert out["maildir"] == "paperfeed.maildir"
+    assert sorted(m["to"] for m in out["messages"]) == readers
