@@ -118,11 +118,18 @@ class SQLiteStore(
         with self._lock:
             return applied_migrations(self.conn)
 
-    @contextmanager
-    def harvest_lock(self) -> Iterator[bool]:
+    def harvest_lock(self):
         """Store.harvest_lock: an exclusive flock on ``<db>-harvest.lock`` beside the file (the
         kernel drops it when the process dies). Where no lock file can be made, True."""
-        lock = _bulk_lock(self.path, "-harvest.lock")
+        return self._try_flock("-harvest.lock")
+
+    def digest_queue_lock(self):
+        """Store.digest_queue_lock: the same, on ``<db>-digest.lock``."""
+        return self._try_flock("-digest.lock")
+
+    @contextmanager
+    def _try_flock(self, suffix: str) -> Iterator[bool]:
+        lock = _bulk_lock(self.path, suffix)
         if lock is None:
             yield True
             return
