@@ -1,7 +1,8 @@
-"""Digest senders on PostgreSQL (and one queueing lock on both backends): outbox rows claimed with FOR UPDATE SKIP LOCKED by several
+"""Digest senders on PostgreSQL: outbox rows claimed with FOR UPDATE SKIP LOCKED by several
 real `paperfeed digest send` processes on one database, against a real SMTP server on
 loopback (aiosmtpd). Every mail goes exactly once; a sender killed with SIGKILL leaves the
-row it had in flight uncertain (reported, not resent), and a restart sends the rest.
+row it had in flight uncertain (reported, not resent), and a restart sends the rest. Last,
+the queueing lock (both backends): two senders started together queue each reader once.
 
 The mails are queued in-process with store.queue_digest_mail (what queue_due stores), so
 these tests are about the outbox and its senders, not about composing.
