@@ -100,7 +100,9 @@ def show(c: Context, paper_id: str, as_json: bool) -> None:
     """
     sp = c.store.get_paper(normalize_id(paper_id))
     if sp is None:
-        raise PaperfeedError(f"no paper with id {paper_id!r} in {c.settings.db}")
+        from .store.postgres import redact_url
+
+        raise PaperfeedError(f"no paper with id {paper_id!r} in {redact_url(c.settings.db)}")
     p = sp.paper
     if as_json:
         from dataclasses import asdict
@@ -196,6 +198,7 @@ _COMMAND_MODULES: list[str] = [
     "paperfeed.web.commands",
     "paperfeed.digest.commands",
     "paperfeed.readers.commands",
+    "paperfeed.store.commands",
 ]
 for _mod in _COMMAND_MODULES:
     importlib.import_module(_mod).register(main)

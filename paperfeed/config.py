@@ -189,7 +189,9 @@ SETTINGS: tuple[Setting, ...] = (
         "outbox_dir",
         "",
         "Maildir that receives mail when no smtp_host is set. Empty: <db>.maildir beside the "
-        "database file. Open it with any Maildir reader (mutt -f, or `paperfeed outbox`).",
+        "database file; with a PostgreSQL db, paperfeed.maildir in the working folder of each "
+        "process (so set it, or smtp_host, when several processes or machines send mail). "
+        "Open it with any Maildir reader (mutt -f, or `paperfeed outbox`).",
     ),
     Setting("dkim_key_file", "", "PEM private key for DKIM signing (empty: no DKIM signature)."),
     Setting("dkim_selector", "", "DKIM selector (the DNS record is <selector>._domainkey.<domain>)."),

@@ -53,6 +53,7 @@ class QueueReport:
     queued: int = 0
     empty: int = 0
     busy: int = 0  # readers skipped: a mail of theirs is still queued or in flight
+    elsewhere: bool = False  # another process held the queue lock: it queues, we only send
     previews: list[dict] = field(default_factory=list)  # --dry-run: what would be queued
 
     def as_dict(self) -> dict:
@@ -85,6 +86,18 @@ def queue_due(
 ) -> QueueReport:
     """Compose and store the mail of every reader whose digest is due (``force``: every
     active reader) in a new digest; readers whose digest would be empty get none."""
+    if dry_run:
+        return _queue_due(store, settings, force, dry_run, now)
+    # Who is due is read before composing and stored after: two processes doing this at
+    # once would both queue a mail for the same reader. One queues; the other only sends.
+    with store.digest_queue_lock() as mine:
+        if not mine:
+            log.info("digest: another process is queueing digests; this one only sends")
+            return QueueReport(elsewhere=True)
+        return _queue_due(store, settings, force, dry_run, now)
+
+
+def _queue_due(store, settings, force, dry_run, now) -> QueueReport:
     now = now or datetime.now(timezone.utc)
     report = QueueReport()
     max_pk = store.max_paper_pk()

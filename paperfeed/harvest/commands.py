@@ -308,7 +308,8 @@ def register(main: click.Group) -> None:
         Thursday evenings, US Eastern), Hugging Face hourly (see `paperfeed settings`:
         arxiv_harvest_at, hf_harvest_every ...); papers not yet in the search index are
         embedded, whoever stored them. Logs to stdout; SIGTERM or Ctrl-C stops it cleanly.
-        With --once the exit status is 1 when a job failed (cron mails it).
+        With --once the exit status is 1 when a job failed (cron mails it). One harvester
+        runs per database: a second `run` says another holds the lock and exits 0.
 
         Example: paperfeed --db papers.db run   (with PAPERFEED_HARVEST_SETS=cs,stat set)
         """
@@ -328,7 +329,8 @@ def register(main: click.Group) -> None:
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             sched = Scheduler(c.store, c.settings, stop=stop)
-            sched.run(once=once)
+            if not sched.run(once=once):
+                return  # another harvester runs: not a failure (exit 0)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)

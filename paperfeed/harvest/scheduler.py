@@ -20,6 +20,11 @@ Stopping: SIGTERM or SIGINT sets an event; waits end at once, a request in fligh
 A second signal aborts immediately (the database stays consistent either way). The cycle's
 log line counts the papers the interrupted harvest really stored.
 
+One harvester per database: the scheduler runs only while it holds the store's harvest lock
+(a lock file beside a SQLite database, an advisory lock on PostgreSQL); a second `paperfeed
+run` finds it taken, says so and exits 0, so a cron line or a second machine's unit file
+started by mistake does no harm.
+
 Failures: a job that fails is logged, recorded in the store (`harvest status`), retried later,
 and listed in ``failed`` so that ``paperfeed run --once`` exits non-zero for cron.
 """
@@ -52,6 +57,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("paperfeed.run")
+
+LOCKED_OUT = "another harvester holds the lock on this database; this one exits"
 
 # How far back the Hugging Face job catches up missed days after downtime.
 HF_CATCH_UP_DAYS = 7
@@ -338,7 +345,19 @@ class Scheduler:
             return exc.report.changed  # type: ignore[attr-defined]
         return sum(self._log_report(r) for r in reports)
 
-    def run(self, once: bool = False) -> None:
+    def run(self, once: bool = False) -> bool:
+        """Run until stopped (or one pass with ``once``). False, at once, when another
+        harvester holds the database's harvest lock (Store.harvest_lock): two schedulers on
+        one database would harvest every window twice and race each other's checkpoints."""
+        with self.store.harvest_lock() as mine:
+            if not mine:
+                log.warning(LOCKED_OUT)
+                self.client.close()
+                return False
+            self._run(once)
+            return True
+
+    def _run(self, once: bool) -> None:
         s = self.settings
         arxiv_when = (
             f"every {s.arxiv_harvest_every:g} s"

@@ -40,7 +40,9 @@ def maildir_path(settings: Settings) -> Path:
     if settings.outbox_dir:
         return Path(settings.outbox_dir).expanduser()
     db = str(settings.db)
-    if "://" in db:  # a server database has no "beside": use the working folder
+    if "://" in db:
+        # A server database has no "beside": the working folder, which differs per process
+        # and machine (the setting's help says so; production sets smtp_host anyway).
         return Path("paperfeed.maildir")
     return Path(db + ".maildir") if not db.endswith(".db") else Path(db[:-3] + ".maildir")
 

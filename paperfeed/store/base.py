@@ -301,6 +301,22 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def applied_migrations(self) -> list[str]:
+        """The names of the migration steps this database has had, in name order."""
+        raise NotImplementedError
+
+    def harvest_lock(self) -> AbstractContextManager[bool]:
+        """Hold the database's one harvester lock for the block: it gets True when this
+        process holds it, False when another process does (`paperfeed run` then exits). The
+        lock dies with its process, however that ends. A backend that cannot lock gets True."""
+        return nullcontext(True)
+
+    def digest_queue_lock(self) -> AbstractContextManager[bool]:
+        """Like harvest_lock, for composing and queueing digests: two processes that both
+        found a reader due would each queue a mail for them. The one that gets False sends
+        only; the holder's mails reach its queue in committed batches."""
+        return nullcontext(True)
+
     def __enter__(self) -> "Store":
         return self
 

@@ -370,6 +370,21 @@ CREATE INDEX votes_user ON votes(user_id);
 CREATE INDEX papers_doi ON papers(lower(doi)) WHERE doi IS NOT NULL;
 """
 
+# `paperfeed copy` (store/copy.py): where a copy INTO this database stands, so one killed
+# midway goes on from its last committed batch. One row per copied table (its last key in
+# the table's key order, as JSON) and one row named '' for the copy as a whole (which source;
+# done once every table matched the source's counts and the papers' checksum).
+_COPY_PROGRESS = """
+CREATE TABLE copy_progress (
+    tbl TEXT PRIMARY KEY,            -- a copied table, or '' for the copy as a whole
+    source TEXT NOT NULL,            -- the database copied from (path, or URL without password)
+    last_key TEXT,                   -- JSON: key of the last row copied; NULL: none yet
+    rows INTEGER NOT NULL DEFAULT 0, -- rows copied so far
+    done INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_papers", _PAPERS),
     ("0002_paper_authors_by_paper", _AUTHORS_BY_PAPER),
@@ -387,6 +402,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0402_readers_library_follows_tokens", _LIBRARY),
     # --- digest (subscriptions, digests, outbox) migrations: "05xx_..." ---
     ("0501_digest_subscriptions_outbox", _DIGEST),
+    # --- store (copy between databases) migrations: "06xx_..." ---
+    ("0601_copy_progress", _COPY_PROGRESS),
 ]
 
 

@@ -319,7 +319,20 @@ CREATE INDEX papers_title_key ON papers USING hash (pf_title_key(title));
 CREATE INDEX paper_categories_lower ON paper_categories (lower(category), paper_pk);
 """
 
+# SQLite's 0601: `paperfeed copy`'s progress in the database copied into (see migrations.py).
+_COPY_PROGRESS = """
+CREATE TABLE copy_progress (
+    tbl TEXT COLLATE "C" PRIMARY KEY,            -- a copied table, or '' for the copy as a whole
+    source TEXT COLLATE "C" NOT NULL,            -- the database copied from (no password)
+    last_key TEXT COLLATE "C",                   -- JSON: key of the last row copied; NULL: none
+    rows BIGINT NOT NULL DEFAULT 0,              -- rows copied so far
+    done BIGINT NOT NULL DEFAULT 0,
+    updated_at TEXT COLLATE "C" NOT NULL
+);
+"""
+
 PG_MIGRATIONS: list[tuple[str, str]] = [
     ("pg_0001_schema_as_of_sqlite_0501", _NOCASE + _SCHEMA),
     ("pg_0002_keyword_search", _SEARCH),
+    ("pg_0601_copy_progress", _COPY_PROGRESS),
 ]

@@ -31,6 +31,7 @@ from typing import Iterator
 
 from ..errors import StoreError
 from .base import Store
+from .pg_digest import PgDigestMixin
 from .pg_migrations import PG_MIGRATIONS
 from .pg_papers import PgPapersMixin
 from .pg_search import PgSearchMixin
@@ -48,6 +49,7 @@ __all__ = ["PostgresStore", "pg_sql", "is_postgres_url", "WRITER_LOCK", "HARVEST
 WRITER_LOCK = 0x7066_0001  # every shared write transaction ("pf" 1)
 MIGRATE_LOCK = 0x7066_0002  # applying migrations
 HARVEST_LOCK = 0x7066_0003  # one `paperfeed run` harvester per database
+DIGEST_QUEUE_LOCK = 0x7066_0004  # one process composing and queueing digests at a time
 
 
 def is_postgres_url(db: str) -> bool:
@@ -143,6 +145,7 @@ class PgConnection:
 class PostgresStore(
     PgPapersMixin,
     PgSearchMixin,
+    PgDigestMixin,
     DigestMixin, LibraryMixin, ReadersMixin, VectorsMixin, HarvestMixin, FeedMixin, PapersMixin,
     Store,
 ):
@@ -235,6 +238,34 @@ class PostgresStore(
                     )
                 applied.append(name)
         return applied
+
+    def harvest_lock(self):
+        """Store.harvest_lock: a session advisory lock on a connection of its own (not the
+        pool's: it must stay open, and only this block may use it), held while the block
+        runs. It is released when the block ends or the connection drops, so a killed
+        harvester frees it at once; keepalives make a dead peer's lock go within minutes."""
+        return self._try_session_lock(HARVEST_LOCK, "paperfeed run (harvest lock)")
+
+    def digest_queue_lock(self):
+        """Store.digest_queue_lock: the same, with its own key."""
+        return self._try_session_lock(DIGEST_QUEUE_LOCK, "paperfeed (digest queue lock)")
+
+    @contextmanager
+    def _try_session_lock(self, key: int, what: str) -> Iterator[bool]:
+        import psycopg
+
+        try:
+            conn = psycopg.connect(
+                self.url, autocommit=True, application_name=what,
+                keepalives=1, keepalives_idle=60, keepalives_interval=10, keepalives_count=6,
+            )  # fmt: skip
+        except psycopg.Error as e:
+            raise StoreError(f"cannot connect to {redact_url(self.url)}: {_first_line(e)}") from None
+        try:
+            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
+            yield bool(got)
+        finally:
+            conn.close()  # ends the session: the lock goes with it
 
     def applied_migrations(self) -> list[str]:
         with self._read() as conn:

@@ -59,7 +59,7 @@ class LibraryMixin:
     def _bump_library(conn, user_id: int) -> None:
         conn.execute(
             "INSERT INTO reader_state (user_id, lib_rev) VALUES (?, 1) "
-            "ON CONFLICT (user_id) DO UPDATE SET lib_rev = lib_rev + 1",
+            "ON CONFLICT (user_id) DO UPDATE SET lib_rev = reader_state.lib_rev + 1",
             (int(user_id),),
         )
 
@@ -67,7 +67,7 @@ class LibraryMixin:
     def _bump_counter(conn, name: str) -> None:
         conn.execute(
             "INSERT INTO counters (name, value) VALUES (?, 1) "
-            "ON CONFLICT (name) DO UPDATE SET value = value + 1",
+            "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1",
             (name,),
         )
 

@@ -39,13 +39,13 @@ _CACHE_SIZE = -131072  # KiB: 128 MB
 # Imports expected to bring fewer papers than this keep every index up to date as they go.
 BULK_MIN_PAPERS = 50_000
 
-def _bulk_lock(db_path: str):
+def _bulk_lock(db_path: str, suffix: str = "-bulk.lock"):
     """The open lock file beside the database, or None where there can be none (no fcntl, an
     in-memory database, a folder we cannot write: then indexes are simply never deferred)."""
     if fcntl is None or db_path in ("", ":memory:") or db_path.startswith("file:"):
         return None
     try:
-        return open(db_path + "-bulk.lock", "a+b")
+        return open(db_path + suffix, "a+b")
     except OSError:
         return None
 
@@ -111,6 +111,37 @@ class SQLiteStore(
                 return applied
             except sqlite3.DatabaseError as e:
                 raise StoreError(f"cannot prepare database {self.path}: {e}") from None
+
+    def applied_migrations(self) -> list[str]:
+        from .migrations import applied_migrations
+
+        with self._lock:
+            return applied_migrations(self.conn)
+
+    def harvest_lock(self):
+        """Store.harvest_lock: an exclusive flock on ``<db>-harvest.lock`` beside the file (the
+        kernel drops it when the process dies). Where no lock file can be made, True."""
+        return self._try_flock("-harvest.lock")
+
+    def digest_queue_lock(self):
+        """Store.digest_queue_lock: the same, on ``<db>-digest.lock``."""
+        return self._try_flock("-digest.lock")
+
+    @contextmanager
+    def _try_flock(self, suffix: str) -> Iterator[bool]:
+        lock = _bulk_lock(self.path, suffix)
+        if lock is None:
+            yield True
+            return
+        try:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            lock.close()
 
     # --- bulk imports --------------------------------------------------------------------
     @contextmanager

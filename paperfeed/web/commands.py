@@ -41,7 +41,9 @@ def register(main: click.Group) -> None:
 
         def announce(real_port: int) -> None:
             shown = f"[{host}]" if ":" in host else host
-            click.echo(f"paperfeed: serving {c.settings.db} at http://{shown}:{real_port}/")
+            from ..store.postgres import redact_url
+
+            click.echo(f"paperfeed: serving {redact_url(c.settings.db)} at http://{shown}:{real_port}/")
             click.echo("  (Ctrl-C to stop)", err=True)
 
         try:
