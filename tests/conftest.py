@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.db_support import is_pg
+from tests.db_support import BACKENDS, is_pg
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -60,7 +60,7 @@ def pg_url(pg_server) -> str:
     pg_server.drop_database(url)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 def db(request, tmp_path: Path) -> str:
     """The database a test runs on, as the ``db`` setting names it: a SQLite file path, or a
     PostgreSQL URL."""
@@ -72,7 +72,7 @@ def db(request, tmp_path: Path) -> str:
 
 
 class Cli:
-    """Runs `python -m paperfeed` as a user would, against one database file."""
+    """Runs `python -m paperfeed` as a user would, against one database (file or URL)."""
 
     def __init__(self, db: Path | str, cwd: Path):
         self.db = db
@@ -98,8 +98,9 @@ class Cli:
 
 
 @pytest.fixture
-def cli(db_path: Path, tmp_path: Path) -> Cli:
-    return Cli(db_path, tmp_path)
+def cli(db: str, tmp_path: Path) -> Cli:
+    """The CLI on this test's database, on each backend in turn (``db``)."""
+    return Cli(db, tmp_path)
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
+
+from tests.db_support import pg_clone
 
 __all__ = ["model_cache_dir", "pg_clone", "pg_copy_of_sqlite", "indexed_sample",
            "indexed_sample_pg", "SNAPSHOT", "HF", "sample_settings"]
@@ -22,18 +23,6 @@ def model_cache_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.getbasetemp() / "model-cache"
     d.mkdir(exist_ok=True)
     return d
-
-
-def pg_clone(pg_server, url: str) -> str:
-    """A new database on the test server copied from the one at ``url`` (which nobody may be
-    connected to): a prepared, indexed database per test in a fraction of a second."""
-    import psycopg
-
-    src = url.rsplit("/", 1)[1]
-    name = "t_" + uuid.uuid4().hex[:16]
-    with pg_server._lock, psycopg.connect(pg_server.admin_url, autocommit=True) as c:
-        c.execute(f"CREATE DATABASE {name} TEMPLATE {src}")
-    return pg_server.url(name)
 
 
 def pg_copy_of_sqlite(pg_server, sqlite_db: Path, files: list[Path], settings_for) -> str:
