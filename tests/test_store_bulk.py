@@ -1,6 +1,10 @@
 """Bulk imports: the by-name author index is dropped for a large import and rebuilt at its
 end, never under another import, and after a killed one by the next open. Also the migration
-that clustered author rows by paper."""
+that clustered author rows by paper.
+
+SQLite-only: dropping and rebuilding an index around a bulk import is SQLite's way to a fast
+import (PostgreSQL's store takes large batches by COPY instead, tested in test_store.py on
+both backends)."""
 
 from __future__ import annotations
 
