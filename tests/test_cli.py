@@ -179,3 +179,33 @@ def test_every_command_has_help_and_an_example(path, cmd):
     for p in cmd.params:
         if isinstance(p, click.Option):
             assert p.help, f"option {p.name} of `{' '.join(path)}` has no help"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_postgres_is_a_clear_error_without_the_password(cli):
+    cli.db = f"postgresql://reader:hunter2-secret@127.0.0.1:{_free_port()}/paperfeed"
+    proc = cli("stats", timeout=60)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "hunter2" not in proc.stderr + proc.stdout
+    assert "127.0.0.1" in proc.stderr  # says which server it could not reach
+
+
+def test_missing_postgres_database_and_bad_login_are_clear_errors(cli, pg_server):
+    no_db = pg_server.url("no_such_database")
+    no_role = pg_server.url("postgres").replace(f"//{pg_server.user}@", "//nobody-here:wrong-pw@")
+    assert no_role != pg_server.url("postgres")
+    for url, says in ((no_db, "no_such_database"), (no_role, "nobody-here")):
+        cli.db = url
+        proc = cli("stats", timeout=60)
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert says in proc.stderr
+        assert "wrong-pw" not in proc.stderr + proc.stdout
