@@ -330,9 +330,9 @@ def test_falls_back_to_keyword_when_model_is_absent(env, tmp_path):
             assert res.hits[0].id == "0704.0001"
 
 
-def test_cli_search_json_and_fallback_note(env, cli, model_cache):
+def test_cli_search_json_and_fallback_note(env, tmp_path, model_cache):
     store, s = env
-    cli.db = s.db
+    cli = Cli(s.db, tmp_path)  # on the backend ``env`` is parametrised with
     env_ = {"PAPERFEED_CACHE_DIR": str(model_cache)}
     proc, rows = cli.json("search", "diphoton production", "--limit", "3", env=env_)
     assert proc.returncode == 0, proc.stderr
@@ -368,9 +368,9 @@ def test_similar_excludes_itself_and_its_other_records(env):
     assert similar(store, "9999.99999", settings=s) == []
 
 
-def test_cli_similar(env, cli, model_cache):
+def test_cli_similar(env, tmp_path, model_cache):
     store, s = env
-    cli.db = s.db
+    cli = Cli(s.db, tmp_path)  # on the backend ``env`` is parametrised with
     proc, rows = cli.json("similar", "0704.0001", "--limit", "3",
                           env={"PAPERFEED_CACHE_DIR": str(model_cache)})
     assert proc.returncode == 0 and len(rows) == 3

@@ -7,6 +7,8 @@ import math
 
 import pytest
 
+from tests.conftest import Cli
+
 from paperfeed.config import load_settings
 from paperfeed.search.evaluate import (
     eval_settings,
@@ -69,9 +71,11 @@ def test_load_beir_reads_split(tmp_path):
         load_beir(tmp_path, "train")
 
 
-def test_eval_cli_on_real_scifact_slice(cli, tmp_path, model_cache):
+def test_eval_cli_on_real_scifact_slice(tmp_path, model_cache):
+    # The eval database is named by --db (PostgreSQL's twin: test_search_pg.py).
     env = {"PAPERFEED_CACHE_DIR": str(model_cache)}
     db = tmp_path / "eval.db"
+    cli = Cli(db, tmp_path)
     args = ("eval", "beir", str(MINI), "--split", "train", "--mode", "all", "--db", str(db))
     proc = cli(*args, "--json", env=env)
     assert proc.returncode == 0, proc.stderr

@@ -80,9 +80,11 @@ def pg_sql(sql: str) -> str:
     while i < n:
         c = sql[i]
         if c in "'\"":  # a literal or quoted identifier: copied, with % doubled for psycopg
-            j = sql.index(c, i + 1)
-            while j + 1 < n and sql[j + 1] == c:  # '' inside a literal
-                j = sql.index(c, j + 2)
+            j = sql.find(c, i + 1)
+            while j != -1 and j + 1 < n and sql[j + 1] == c:  # '' inside a literal
+                j = sql.find(c, j + 2)
+            if j == -1:
+                raise StoreError(f"unterminated {c} in {sql[:120]!r}")
             out.append(sql[i : j + 1].replace("%", "%%"))
             i = j + 1
             continue
