@@ -42,9 +42,10 @@ LISTABLE = (
     "AND (instr(p.id, ':') = 0 OR p.doi IS NOT NULL))"
 )
 
-# Every paper listed in [:start, :end), once, with its day and the moment it appeared.
-# ``max(day)`` with a bare ``at`` column takes ``at`` from the same row (an SQLite rule).
-# ``{only}`` narrows each branch to some papers (trending candidates) before grouping.
+# Every paper listed in [:start, :end), once, with its latest day and the moment it appeared
+# that day (row_number over each paper's rows: both engines; SQLite's bare column beside
+# max() is not SQL PostgreSQL takes). ``{only}`` narrows each branch to some papers (trending
+# candidates) before ranking.
 _LISTED = """
 WITH listed(pk, day, at) AS (
     SELECT paper_pk, day, day FROM hf_listings
@@ -58,8 +59,11 @@ WITH listed(pk, day, at) AS (
      WHERE submitted_at >= :start AND submitted_at < :end {only_hf}
 ),
 one AS (
-    SELECT l.pk AS pk, max(l.day) AS day, l.at AS at FROM listed l
-      JOIN papers p ON p.pk = l.pk WHERE {listable} GROUP BY l.pk
+    SELECT pk, day, at FROM (
+        SELECT l.pk AS pk, l.day AS day, l.at AS at,
+               row_number() OVER (PARTITION BY l.pk ORDER BY l.day DESC, l.at DESC) AS n
+          FROM listed l JOIN papers p ON p.pk = l.pk WHERE {listable}
+    ) AS ranked WHERE n = 1
 )
 """
 _ALL = _LISTED.format(only_hf="", only_papers="", listable=LISTABLE)
@@ -119,7 +123,7 @@ class FeedMixin:
             sql = (
                 f"{_ALL} SELECT pk, day, at, {_VOTES.format(pk='pk')} FROM ("
                 f"SELECT pk, day, at FROM one {where} ORDER BY {_RECENT} "
-                f"LIMIT :limit OFFSET :offset) ORDER BY {_RECENT}"
+                f"LIMIT :limit OFFSET :offset) AS page ORDER BY {_RECENT}"
             )
         else:
             raise ValueError(f"unknown order {order!r}")
@@ -135,7 +139,7 @@ class FeedMixin:
         with self._read() as conn:
             rows = conn.execute(
                 f"{_CANDIDATES} SELECT pk, day, at, votes FROM ("
-                f"SELECT pk, day, at, {_VOTES.format(pk='pk')} AS votes FROM one) WHERE votes > 0",
+                f"SELECT pk, day, at, {_VOTES.format(pk='pk')} AS votes FROM one) AS counted WHERE votes > 0",
                 {"start": start_day, "end": end_day},
             ).fetchall()
         return [FeedRow(*r) for r in rows]

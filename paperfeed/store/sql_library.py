@@ -475,7 +475,7 @@ class LibraryMixin:
                 "SELECT pk, substr(pub, 1, 10), pub, " + _VOTES.format(pk="pk") + " FROM ("
                 "SELECT DISTINCT p.pk AS pk, coalesce(p.published, '') AS pub "
                 "FROM paper_authors a JOIN papers p ON p.pk = a.paper_pk WHERE a.key = ? "
-                "ORDER BY pub DESC, pk DESC LIMIT ? OFFSET ?) ORDER BY pub DESC, pk DESC",
+                "ORDER BY pub DESC, pk DESC LIMIT ? OFFSET ?) AS page ORDER BY pub DESC, pk DESC",
                 (key, limit, offset),
             ).fetchall()
             total = conn.execute(
