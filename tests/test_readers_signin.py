@@ -4,7 +4,6 @@ throttled and answered alike for known and unknown addresses; CSRF on every form
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from urllib.parse import unquote
 
@@ -15,6 +14,7 @@ from paperfeed.readers.signin import login_link
 from paperfeed.readers.tokens import make_token
 from paperfeed.store import open_store
 from paperfeed.web.app import create_app
+from tests.db_support import BACKENDS, private_copy, query
 from tests.readers_support import csrf_of, link_in, local, mails, sign_in
 from tests.web_support import build_db, settings_for, shared_cache
 
@@ -31,14 +31,12 @@ def base_db(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def db(base_db, tmp_path):
-    path = tmp_path / "papers.db"
-    src, dst = sqlite3.connect(base_db), sqlite3.connect(path)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    return path
+@pytest.fixture(params=BACKENDS)
+def db(request, base_db, tmp_path, monkeypatch):
+    # A PostgreSQL database has no folder to keep the Maildir outbox beside: it goes in the
+    # working folder (paperfeed.maildir), this test's own.
+    monkeypatch.chdir(tmp_path)
+    return private_copy(request, base_db, tmp_path)
 
 
 def app_for(db, cache, **extra):
@@ -47,11 +45,7 @@ def app_for(db, cache, **extra):
 
 
 def users(db) -> list[str]:
-    con = sqlite3.connect(db)
-    try:
-        return [r[0] for r in con.execute("SELECT email FROM users ORDER BY id")]
-    finally:
-        con.close()
+    return [r[0] for r in query(db, "SELECT email FROM users ORDER BY id")]
 
 
 def ask_link(c, email: str):
