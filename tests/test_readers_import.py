@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from paperfeed.store import open_store
 from paperfeed.web.app import create_app
 from tests.conftest import DATA
-from tests.readers_support import copy_db, csrf_of, indexed_db, sign_in
+from tests.db_support import BACKENDS, private_copy
+from tests.readers_support import csrf_of, indexed_db, sign_in
 from tests.web_support import build_db, settings_for, shared_cache
 
 BIB = DATA / "readers" / "zotero-export.bib"
@@ -30,10 +31,22 @@ def base_db(tmp_path_factory, web_cache):
     return indexed_db(tmp_path_factory.mktemp("readers-import") / "papers.db", web_cache)
 
 
-@pytest.fixture
-def db(base_db, tmp_path):
-    path = copy_db(base_db, tmp_path / "papers.db")
+@pytest.fixture(params=BACKENDS)
+def db(request, base_db, tmp_path):
+    return private_copy(request, base_db, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def without_base(tmp_path_factory):
+    path = tmp_path_factory.mktemp("readers-import-without") / "without.db"
+    build_db(path, leave_out=frozenset({"1601.00001"}))
     return path
+
+
+@pytest.fixture(params=BACKENDS)
+def without_db(request, without_base, tmp_path):
+    """The sample less 1601.00001: a paper the import must fetch from arXiv."""
+    return private_copy(request, without_base, tmp_path)
 
 
 def upload(c, name: str, data: bytes, **fields):
@@ -90,9 +103,8 @@ def test_zotero_csl_json_and_pasted_ids(db, web_cache):
         assert [f["key"] for f in c.get("/api/me/follows").json()] == ["cs.CL"]
 
 
-def test_unknown_arxiv_ids_are_fetched_through_the_api_client(tmp_path, web_cache, httpserver):
-    db = tmp_path / "without.db"
-    build_db(db, leave_out=frozenset({"1601.00001"}))
+def test_unknown_arxiv_ids_are_fetched_through_the_api_client(without_db, web_cache, httpserver):
+    db = without_db
     httpserver.expect_request("/api/query").respond_with_data(
         ATOM_ONE.read_bytes(), content_type="application/atom+xml"
     )
