@@ -13,13 +13,14 @@ from paperfeed.errors import ConfigError, InputError, NotFoundError
 from paperfeed.readers.tokens import TokenError, consume_token, make_token, read_token
 from paperfeed.store import open_store
 from paperfeed.web.app import create_app
+from tests.db_support import rows
 
 SECRET = "test-secret-0123456789abcdef"
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = open_store(str(tmp_path / "r.db"))
+def store(db):
+    s = open_store(db)
     yield s
     s.close()
 
@@ -46,7 +47,7 @@ def test_delete_user_removes_sessions_votes_and_shown(store, tmp_path):
     assert store.session_user("cookie-value") is None
     assert store.vote_counts([pk]) == {pk: 0}
     for table in ("users", "sessions", "shown_papers", "votes"):
-        assert store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+        assert rows(store, f"SELECT count(*) FROM {table}") == [(0,)]
     with pytest.raises(NotFoundError):
         store.delete_user(u.id)
 
@@ -80,26 +81,26 @@ def test_throttle_counts_within_window_only(store):
     assert store.throttle_hit("k", 2, 0.000001)  # nothing left in a tiny window
 
 
-def test_web_app_refuses_the_default_secret(tmp_path):
+def test_web_app_refuses_the_default_secret(db):
     with pytest.raises(ConfigError, match="PAPERFEED_SECRET"):
-        create_app(load_settings(env={"PAPERFEED_DB": str(tmp_path / "a.db")}))
+        create_app(load_settings(env={"PAPERFEED_DB": db}))
 
 
-def test_cli_serve_refuses_the_default_secret(tmp_path):
+def test_cli_serve_refuses_the_default_secret(db, tmp_path):
     import subprocess
     import sys
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}
-    env["PAPERFEED_DB"] = str(tmp_path / "a.db")
+    env["PAPERFEED_DB"] = db
     proc = subprocess.run([sys.executable, "-m", "paperfeed", "serve", "--port", "0"],
-                          capture_output=True, text=True, env=env, timeout=60)
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert proc.returncode != 0
     assert "PAPERFEED_SECRET" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_visitor_gets_csrf_cookie_and_session_cookie_flags(tmp_path):
-    env = {"PAPERFEED_DB": str(tmp_path / "a.db"), "PAPERFEED_SECRET": SECRET,
+def test_visitor_gets_csrf_cookie_and_session_cookie_flags(db):
+    env = {"PAPERFEED_DB": db, "PAPERFEED_SECRET": SECRET,
            "PAPERFEED_BASE_URL": "https://papers.example.org"}
     with TestClient(create_app(load_settings(env=env))) as c:
         r = c.get("/")
