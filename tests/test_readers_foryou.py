@@ -10,7 +10,8 @@ import pytest
 from paperfeed.rank import foryou
 from paperfeed.rank.foryou import Recommendation, recommend, recommend_many
 from paperfeed.store import author_key, open_store
-from tests.readers_support import copy_db, indexed_db
+from tests.db_support import BACKENDS, private_copy
+from tests.readers_support import indexed_db
 from tests.web_support import HF_TOP, settings_for, shared_cache
 
 AGENTS = "2606.13681"  # EvoArena: LLM agents' memory
@@ -27,9 +28,9 @@ def base_db(tmp_path_factory, web_cache):
     return indexed_db(tmp_path_factory.mktemp("foryou") / "papers.db", web_cache)
 
 
-@pytest.fixture
-def env(base_db, tmp_path, web_cache):
-    path = copy_db(base_db, tmp_path / "papers.db")
+@pytest.fixture(params=BACKENDS)
+def env(request, base_db, tmp_path, web_cache):
+    path = private_copy(request, base_db, tmp_path)
     store = open_store(str(path))
     yield store, settings_for(path, web_cache)
     store.close()
@@ -138,8 +139,8 @@ def test_cli_recommend_json(env, cli_for):
     store, s = env
     uid = reader(store)
     store.save_paper(uid, HF_TOP[0])
-    proc, out = cli_for(store.path).json("recommend", "ada@example.org", "--limit", "3")
+    proc, out = cli_for(s.db).json("recommend", "ada@example.org", "--limit", "3")
     assert proc.returncode == 0 and len(out) == 3
     assert set(out[0]) == {"id", "title", "score", "reasons"} and out[0]["reasons"][0].startswith("close to ")
-    proc = cli_for(store.path)("recommend", "nobody@example.org")
+    proc = cli_for(s.db)("recommend", "nobody@example.org")
     assert proc.returncode == 2 and "no reader" in proc.stderr
