@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +16,7 @@ from paperfeed.config import load_settings
 from paperfeed.store import open_store
 from paperfeed.store.migrations import MIGRATIONS, apply_migrations
 from paperfeed.web.app import create_app
+from tests.db_support import BACKENDS, private_copy, rows
 from tests.mail_support import running_smtp, smtp_env
 from tests.web_support import build_db, env_for
 
@@ -34,18 +36,16 @@ def template_db(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def db(template_db, tmp_path):
-    path = tmp_path / "papers.db"
-    src, dst = sqlite3.connect(template_db), sqlite3.connect(path)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    return path
+@pytest.fixture(params=BACKENDS)
+def db(request, template_db, tmp_path, monkeypatch):
+    # The test's own folder is the working folder: the cache below, and a PostgreSQL
+    # database's Maildir outbox (paperfeed.maildir), which has no database file to sit beside.
+    monkeypatch.chdir(tmp_path)
+    return private_copy(request, template_db, tmp_path)
 
 
 def _settings(db, port=None, **extra):
-    env = env_for(db, db.parent / "cache", **SECRET_ENV, **extra)
+    env = env_for(db, Path.cwd() / "cache", **SECRET_ENV, **extra)
     if port:
         env.update(smtp_env(port))
     return load_settings(env=env)
@@ -243,7 +243,7 @@ def test_rate_links_show_a_page_and_post_applies(db):
         assert r.status_code == 200
         assert "Noted" in r.text
         st = c.app.state.store
-        rated = st.conn.execute("SELECT value FROM ratings WHERE user_id = ?", (uid,)).fetchall()
+        rated = rows(st, "SELECT value FROM ratings WHERE user_id = ?", (uid,))
         assert rated == [(-1,)]  # "not for me" reached the reader's library
         # A paper that was never mailed to this reader, a changed token, a bad value: refused.
         assert c.get(base + "?paper=2606.13392&v=-1").status_code == 400
@@ -289,6 +289,7 @@ def test_preview_and_settings_need_sign_in_and_save(db):
         assert _status(db, "reader@example.org") == "unsubscribed"
 
 
+# SQLite-only: the PostgreSQL schema begins at 0501, so no older PostgreSQL database exists.
 def test_old_pending_subscriptions_move_to_readers(tmp_path):
 
     path = tmp_path / "old.db"
@@ -304,7 +305,7 @@ def test_old_pending_subscriptions_move_to_readers(tmp_path):
         u = s.find_user("old@example.org")
         sub = s.get_subscription(u.id)
         assert sub.status == "pending" and sub.source == "web" and sub.created_at.startswith("2026-01-01")
-        tables = {r[0] for r in s.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {r[0] for r in rows(s, "SELECT name FROM sqlite_master WHERE type='table'")}
         assert "subscriptions" not in tables
     finally:
         s.close()
@@ -318,7 +319,7 @@ def test_deleting_a_reader_removes_subscription_and_outbox(db):
         s.queue_digest_mail(did, 0, [(uid, "reader@example.org", "<m1@x>", b"x", [1], "2026-01-01")])
         s.delete_user(uid)
         for table in ("digest_subscriptions", "outbox"):
-            assert s.conn.execute(f"SELECT count(*) FROM {table} WHERE user_id = ?", (uid,)).fetchone()[0] == 0
+            assert rows(s, f"SELECT count(*) FROM {table} WHERE user_id = ?", (uid,)) == [(0,)]
     finally:
         s.close()
 
