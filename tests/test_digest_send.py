@@ -12,10 +12,10 @@ import mailbox
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -25,6 +25,7 @@ from paperfeed.digest import digest_status, queue_due, send_queued
 from paperfeed.digest.schedule import is_due
 from paperfeed.models import Paper, Subscription
 from paperfeed.store import open_store
+from tests.db_support import BACKENDS, execute, is_pg, private_copy
 from tests.mail_support import Recorder, free_port, running_smtp, smtp_env, wait_for
 from tests.web_support import XSS_ID, build_db, env_for
 
@@ -52,18 +53,16 @@ def template_db(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def db(template_db, tmp_path):
-    path = tmp_path / "papers.db"
-    src, dst = sqlite3.connect(template_db), sqlite3.connect(path)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    return path
+@pytest.fixture(params=BACKENDS)
+def db(request, template_db, tmp_path, monkeypatch):
+    # The test's own folder is the working folder of the test and of its `paperfeed`
+    # processes: the cache below, and a PostgreSQL database's Maildir (paperfeed.maildir).
+    monkeypatch.chdir(tmp_path)
+    return private_copy(request, template_db, tmp_path)
 
 
 def _env(db, port=None, **extra) -> dict[str, str]:
-    env = env_for(db, db.parent / "cache", **FAST)
+    env = env_for(db, Path.cwd() / "cache", **FAST)
     if port:
         env.update(smtp_env(port))
     env.update(extra)
@@ -167,7 +166,9 @@ def test_maildir_is_the_default_and_outbox_lists_it(db, cli):
     proc = cli("digest", "send", "--force", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "sent 2" in proc.stdout
-    box = mailbox.Maildir(str(db.parent / "papers.maildir"), create=False)
+    # Beside a SQLite file; in the working folder for a PostgreSQL database (no file).
+    where = cli.cwd / "paperfeed.maildir" if is_pg(db) else db.with_suffix(".maildir")
+    box = mailbox.Maildir(str(where), create=False)
     assert sorted(m["To"] for m in box) == ["reader000@example.org", "reader001@example.org"]
     listed = cli("outbox", "--json", env=env)
     assert {m["to"] for m in json.loads(listed.stdout)["messages"]} == {
@@ -182,7 +183,7 @@ def _sender(db, port, *args) -> subprocess.Popen:
     env.update(_env(db, port))
     return subprocess.Popen(
         [sys.executable, "-m", "paperfeed", "digest", "send", "--json", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=db.parent,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=Path.cwd(),
     )  # fmt: skip
 
 
@@ -224,7 +225,7 @@ def test_sender_killed_after_k_of_n_resumes_and_reports_the_one_in_flight(db, sm
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}
     env.update(_env(db))
     shown = subprocess.run([sys.executable, "-m", "paperfeed", "digest", "status"], env=env,
-                           capture_output=True, text=True, cwd=db.parent, timeout=60)
+                           capture_output=True, text=True, cwd=Path.cwd(), timeout=60)
     assert f"{n - 1} sent" in shown.stdout and "1 uncertain" in shown.stdout
     assert f"uncertain: mail {k + 1} to {readers[k]}" in shown.stdout
 
@@ -402,10 +403,8 @@ def test_a_withdrawn_paper_is_not_mailed(db, smtp_server):
     s.upsert_papers([Paper(id=f"2606.6{i:04d}", title=f"Announced {i}", published="2026-06-14T00:00:00Z",
                            version=1) for i in range(2)])
     s.close()
-    con = sqlite3.connect(db)  # what a harvest does with an OAI-PMH deleted record
-    con.execute("UPDATE papers SET withdrawn = 1 WHERE id = '2606.60001'")
-    con.commit()
-    con.close()
+    # What a harvest does with an OAI-PMH deleted record.
+    execute(db, "UPDATE papers SET withdrawn = 1 WHERE id = '2606.60001'")
     _run(db, _settings(db, smtp_server.port), force=False, now=datetime(2026, 6, 14, 12, tzinfo=timezone.utc))
     text = smtp_server.got[0].get_body(("plain",)).get_content()
     assert "/papers/2606.60000" in text and "2606.60001" not in text
