@@ -12,6 +12,7 @@ from paperfeed.config import load_settings
 from paperfeed.digest.compose import compose
 from paperfeed.digest.select import Pool
 from paperfeed.store import open_store
+from tests.db_support import BACKENDS, private_copy
 from tests.web_support import XSS_TITLE, build_db, env_for
 
 CHROMIUM = "/usr/bin/chromium"
@@ -20,10 +21,16 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 
 @pytest.fixture(scope="module")
-def digest_html(tmp_path_factory):
+def template_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("digest-browser-template") / "papers.db"
+    build_db(path)
+    return path
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def digest_html(request, template_db, tmp_path_factory):
     root = tmp_path_factory.mktemp("digest-browser")
-    db = root / "papers.db"
-    build_db(db)
+    db = private_copy(request, template_db, root)
     settings = load_settings(env=env_for(db, root / "cache"))
     s = open_store(str(db))
     try:
