@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from tests.db_support import BACKENDS, is_pg, private_copy
 from tests.readers_support import indexed_db, link_in
 from tests.web_support import Served, shared_cache
 from tests.test_web_browser import ARGS, CHROMIUM
@@ -20,12 +21,19 @@ SAVE = "EvoArena"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def template_db(tmp_path_factory):
+    cache = shared_cache(tmp_path_factory)
+    return indexed_db(tmp_path_factory.mktemp("readers-template") / "papers.db", cache)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def served(request, template_db, tmp_path_factory):
     cache = shared_cache(tmp_path_factory)
     root = tmp_path_factory.mktemp("readers-served")
-    db = indexed_db(root / "papers.db", cache)
+    db = private_copy(request, template_db, root)
     server = Served(db, cache, root)
-    server.maildir = root / "papers.maildir"
+    # The outbox: beside a SQLite file; for PostgreSQL, in serve's working folder (root).
+    server.maildir = root / ("paperfeed.maildir" if is_pg(db) else "papers.maildir")
     yield server
     server.stop()
 
