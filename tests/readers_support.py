@@ -73,18 +73,3 @@ def indexed_db(path: Path, cache: Path) -> Path:
         store.close()
     return path
 
-
-def copy_db(src: Path, dst: Path) -> Path:
-    """A private copy of a test database and its search indexes (web requests never build
-    an index, so a copy without one would search nothing)."""
-    import shutil
-    import sqlite3
-
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    a.backup(b)
-    a.close()
-    b.close()
-    index = Path(str(src) + ".index")
-    if index.is_dir():
-        shutil.copytree(index, Path(str(dst) + ".index"))
-    return dst
