@@ -43,9 +43,10 @@ LISTABLE = (
 )
 
 # Every paper listed in [:start, :end), once, with its latest day and the moment it appeared
-# that day (row_number over each paper's rows: both engines; SQLite's bare column beside
-# max() is not SQL PostgreSQL takes). ``{only}`` narrows each branch to some papers (trending
-# candidates) before ranking.
+# that day. Each row's ``at`` begins with its ``day`` (a day, or the timestamp the day is cut
+# from), so max(at) is the latest moment of the latest day: plain SQL both engines take, as
+# cheap as SQLite's bare column beside max(day), which PostgreSQL refuses.
+# ``{only}`` narrows each branch to some papers (trending candidates) before grouping.
 _LISTED = """
 WITH listed(pk, day, at) AS (
     SELECT paper_pk, day, day FROM hf_listings
@@ -59,11 +60,8 @@ WITH listed(pk, day, at) AS (
      WHERE submitted_at >= :start AND submitted_at < :end {only_hf}
 ),
 one AS (
-    SELECT pk, day, at FROM (
-        SELECT l.pk AS pk, l.day AS day, l.at AS at,
-               row_number() OVER (PARTITION BY l.pk ORDER BY l.day DESC, l.at DESC) AS n
-          FROM listed l JOIN papers p ON p.pk = l.pk WHERE {listable}
-    ) AS ranked WHERE n = 1
+    SELECT l.pk AS pk, max(l.day) AS day, max(l.at) AS at FROM listed l
+      JOIN papers p ON p.pk = l.pk WHERE {listable} GROUP BY l.pk
 )
 """
 _ALL = _LISTED.format(only_hf="", only_papers="", listable=LISTABLE)
