@@ -42,10 +42,10 @@ LISTABLE = (
     "AND (instr(p.id, ':') = 0 OR p.doi IS NOT NULL))"
 )
 
-# Every paper listed in [:start, :end), once, with its latest day and the moment it appeared
-# that day. Each row's ``at`` begins with its ``day`` (a day, or the timestamp the day is cut
-# from), so max(at) is the latest moment of the latest day: plain SQL both engines take, as
-# cheap as SQLite's bare column beside max(day), which PostgreSQL refuses.
+# Every paper listed in [:start, :end), once, with its day and the moment it appeared.
+# Each row's ``at`` begins with its ``day`` (``day`` is ``at``'s first ten characters, or all of
+# it), so ``max(at)`` is the moment of a row on the latest day: no bare column in the GROUP BY
+# (an SQLite rule PostgreSQL refuses).
 # ``{only}`` narrows each branch to some papers (trending candidates) before grouping.
 _LISTED = """
 WITH listed(pk, day, at) AS (
@@ -121,7 +121,7 @@ class FeedMixin:
             sql = (
                 f"{_ALL} SELECT pk, day, at, {_VOTES.format(pk='pk')} FROM ("
                 f"SELECT pk, day, at FROM one {where} ORDER BY {_RECENT} "
-                f"LIMIT :limit OFFSET :offset) AS page ORDER BY {_RECENT}"
+                f"LIMIT :limit OFFSET :offset) page ORDER BY {_RECENT}"
             )
         else:
             raise ValueError(f"unknown order {order!r}")
@@ -137,7 +137,7 @@ class FeedMixin:
         with self._read() as conn:
             rows = conn.execute(
                 f"{_CANDIDATES} SELECT pk, day, at, votes FROM ("
-                f"SELECT pk, day, at, {_VOTES.format(pk='pk')} AS votes FROM one) AS counted WHERE votes > 0",
+                f"SELECT pk, day, at, {_VOTES.format(pk='pk')} AS votes FROM one) c WHERE votes > 0",
                 {"start": start_day, "end": end_day},
             ).fetchall()
         return [FeedRow(*r) for r in rows]
@@ -260,7 +260,7 @@ class FeedMixin:
                 page_args = args + (limit, offset)
             # The page first, then the votes of its papers only.
             rows = c.execute(
-                "SELECT pk, substr(pub, 1, 10), pub, " + _VOTES.format(pk="pk") + f" FROM ({page}) "
+                "SELECT pk, substr(pub, 1, 10), pub, " + _VOTES.format(pk="pk") + f" FROM ({page}) page "
                 "ORDER BY pub DESC, pk DESC",
                 page_args,
             ).fetchall()
