@@ -43,7 +43,9 @@ LISTABLE = (
 )
 
 # Every paper listed in [:start, :end), once, with its day and the moment it appeared.
-# ``max(day)`` with a bare ``at`` column takes ``at`` from the same row (an SQLite rule).
+# Each row's ``at`` begins with its ``day`` (``day`` is ``at``'s first ten characters, or all of
+# it), so ``max(at)`` is the moment of a row on the latest day: no bare column in the GROUP BY
+# (an SQLite rule PostgreSQL refuses).
 # ``{only}`` narrows each branch to some papers (trending candidates) before grouping.
 _LISTED = """
 WITH listed(pk, day, at) AS (
@@ -58,7 +60,7 @@ WITH listed(pk, day, at) AS (
      WHERE submitted_at >= :start AND submitted_at < :end {only_hf}
 ),
 one AS (
-    SELECT l.pk AS pk, max(l.day) AS day, l.at AS at FROM listed l
+    SELECT l.pk AS pk, max(l.day) AS day, max(l.at) AS at FROM listed l
       JOIN papers p ON p.pk = l.pk WHERE {listable} GROUP BY l.pk
 )
 """
@@ -119,7 +121,7 @@ class FeedMixin:
             sql = (
                 f"{_ALL} SELECT pk, day, at, {_VOTES.format(pk='pk')} FROM ("
                 f"SELECT pk, day, at FROM one {where} ORDER BY {_RECENT} "
-                f"LIMIT :limit OFFSET :offset) ORDER BY {_RECENT}"
+                f"LIMIT :limit OFFSET :offset) page ORDER BY {_RECENT}"
             )
         else:
             raise ValueError(f"unknown order {order!r}")
@@ -135,7 +137,7 @@ class FeedMixin:
         with self._read() as conn:
             rows = conn.execute(
                 f"{_CANDIDATES} SELECT pk, day, at, votes FROM ("
-                f"SELECT pk, day, at, {_VOTES.format(pk='pk')} AS votes FROM one) WHERE votes > 0",
+                f"SELECT pk, day, at, {_VOTES.format(pk='pk')} AS votes FROM one) c WHERE votes > 0",
                 {"start": start_day, "end": end_day},
             ).fetchall()
         return [FeedRow(*r) for r in rows]
@@ -258,7 +260,7 @@ class FeedMixin:
                 page_args = args + (limit, offset)
             # The page first, then the votes of its papers only.
             rows = c.execute(
-                "SELECT pk, substr(pub, 1, 10), pub, " + _VOTES.format(pk="pk") + f" FROM ({page}) "
+                "SELECT pk, substr(pub, 1, 10), pub, " + _VOTES.format(pk="pk") + f" FROM ({page}) page "
                 "ORDER BY pub DESC, pk DESC",
                 page_args,
             ).fetchall()
