@@ -21,7 +21,8 @@ from paperfeed.models import Paper
 from paperfeed.store import open_store
 from paperfeed.web.app import create_app
 from paperfeed.web.render import paper_url
-from tests.web_support import Served, build_db, settings_for, shared_cache
+from tests.db_support import BACKENDS, private_copy
+from tests.web_support import Served, copy_like, sample_template, settings_for, shared_cache
 
 API_ROUTES = ["/api/papers", "/api/papers/{paper_id}", "/api/papers/{paper_id}/similar",
               "/api/search", "/api/trending", "/api/daily", "/api/daily/{day}"]  # fmt: skip
@@ -32,11 +33,10 @@ def web_cache(tmp_path_factory):
     return shared_cache(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def web_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("api") / "papers.db"
-    build_db(path)
-    return path
+@pytest.fixture(scope="module", params=BACKENDS)
+def web_db(request, tmp_path_factory):
+    """The module's sample database, on each backend in turn."""
+    return private_copy(request, sample_template(tmp_path_factory), tmp_path_factory.mktemp("api"))
 
 
 @pytest.fixture(scope="module")
@@ -156,9 +156,9 @@ def test_paper_url_keeps_every_id_in_one_segment():
         assert segments[-1].lower().replace("%2e", ".") not in (".", ".."), pid
 
 
-def test_hostile_id_links_resolve_to_its_own_page(web_db, web_cache, tmp_path):
-    db = tmp_path / "hostile.db"
-    build_db(db)
+def test_hostile_id_links_resolve_to_its_own_page(request, web_db, web_cache, tmp_path_factory,
+                                                   tmp_path):
+    db = copy_like(request, web_db, sample_template(tmp_path_factory), tmp_path)
     store = open_store(str(db))
     store.upsert_papers([Paper(id="../../etc/passwd", title="Traversal paper", abstract="Dots.",
                                authors=["Eve"], published="2026-06-12T00:00:00Z", source="test")])

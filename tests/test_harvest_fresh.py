@@ -38,8 +38,8 @@ DAY = "2017-12-14"  # the recorded records' datestamp
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = open_store(str(tmp_path / "papers.db"))
+def store(db):
+    s = open_store(db)
     yield s
     s.close()
 
@@ -262,7 +262,7 @@ def test_a_harvest_on_thursday_night_is_not_repeated_until_sunday(server, store,
 
 
 # --- what the site shows ---------------------------------------------------------------------
-def test_site_footer_shows_last_harvests_and_a_withdrawn_paper_says_so(server, repo, store,
+def test_site_footer_shows_last_harvests_and_a_withdrawn_paper_says_so(server, repo, store, db,
                                                                        tmp_path):  # fmt: skip
     from fastapi.testclient import TestClient
 
@@ -278,7 +278,7 @@ def test_site_footer_shows_last_harvests_and_a_withdrawn_paper_says_so(server, r
     server.respond = lambda req: Reply(403, b"no")
     with pytest.raises(HarvestError):
         harvest_hf_days(store, settings, [datetime(2026, 6, 12).date()])
-    with TestClient(create_app(web_settings(tmp_path / "papers.db", tmp_path / "cache"))) as c:
+    with TestClient(create_app(web_settings(db, tmp_path / "cache"))) as c:
         page = c.get(paper_url(gone))
         assert page.status_code == 200 and "Withdrawn." in page.text
         assert "Withdrawn." not in c.get(paper_url(repo.ids()[1])).text

@@ -12,6 +12,7 @@ from paperfeed.errors import HarvestError
 from paperfeed.harvest.oai import harvest_arxiv
 from paperfeed.store import open_store
 from tests import harvest_support
+from tests.db_support import rows
 from tests.harvest_support import (
     OAI_HEP_EX,
     OAI_HEP_TH,
@@ -32,15 +33,14 @@ WINDOW = dict(date_from="2024-01-25", date_until="2024-01-26")
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = open_store(str(tmp_path / "papers.db"))
+def store(db):
+    s = open_store(db)
     yield s
     s.close()
 
 
 def _ids(store) -> list[str]:
-    with store._lock:
-        return [r[0] for r in store.conn.execute("SELECT id FROM papers ORDER BY id")]
+    return [r[0] for r in rows(store, "SELECT id FROM papers ORDER BY id")]
 
 
 def test_multi_page_harvest_follows_tokens_to_the_end(server, store):

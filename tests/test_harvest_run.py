@@ -57,7 +57,7 @@ def _wait_for_text(path, text, proc, timeout=60.0):
     raise AssertionError(f"never saw {text!r}; output so far:\n{path.read_text()}")
 
 
-def test_run_harvests_two_cycles_then_stops_cleanly_on_sigterm(server, tmp_path):
+def test_run_harvests_two_cycles_then_stops_cleanly_on_sigterm(server, db, tmp_path):
     _serve_both(server)
     env, _ = settings_for(
         server,
@@ -68,7 +68,7 @@ def test_run_harvests_two_cycles_then_stops_cleanly_on_sigterm(server, tmp_path)
         harvest_embed="false",
     )
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}, **env}
-    env["PAPERFEED_DB"] = str(tmp_path / "papers.db")
+    env["PAPERFEED_DB"] = db
     log = tmp_path / "run.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -101,14 +101,14 @@ def test_run_harvests_two_cycles_then_stops_cleanly_on_sigterm(server, tmp_path)
         assert state.complete and state.pages == 2
 
 
-def test_sigterm_during_a_long_wait_stops_at_once(server, tmp_path):
+def test_sigterm_during_a_long_wait_stops_at_once(server, db, tmp_path):
     _serve_both(server)
     env, _ = settings_for(
         server, harvest_sets="cs", harvest_format="oai_dc", hf_harvest_every=3600,
         harvest_embed="false",
     )  # fmt: skip
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}, **env}
-    env["PAPERFEED_DB"] = str(tmp_path / "papers.db")
+    env["PAPERFEED_DB"] = db
     log = tmp_path / "run.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -135,11 +135,11 @@ def test_daily_slot_follows_new_york_time_across_dst():
 
 
 @pytest.fixture
-def harvested(server, tmp_path):
+def harvested(server, db):
     """A store whose incremental cs harvest completed just now, and daily-mode settings."""
     _serve_both(server)
     _, settings = settings_for(server, harvest_sets="cs", harvest_format="oai_dc")
-    store = open_store(str(tmp_path / "papers.db"))
+    store = open_store(db)
     harvest_arxiv(store, settings, "cs", fmt="oai_dc")
     yield store, settings
     store.close()
@@ -161,7 +161,7 @@ def test_missed_daily_run_is_caught_up_at_start(harvested):
     assert sched._arxiv_first_due("math", before) == before
 
 
-def test_index_hook_follows_what_the_store_says_is_behind(server, tmp_path, monkeypatch):
+def test_index_hook_follows_what_the_store_says_is_behind(server, db, monkeypatch):
     import paperfeed.harvest.scheduler as sched_mod
 
     calls, behind = [], {"n": 0}
@@ -173,7 +173,7 @@ def test_index_hook_follows_what_the_store_says_is_behind(server, tmp_path, monk
         server, harvest_sets="cs", harvest_format="oai_dc", arxiv_harvest_every=0.01,
         hf_harvest_every=0.01, harvest_embed="true",
     )  # fmt: skip
-    with open_store(str(tmp_path / "papers.db")) as store:
+    with open_store(db) as store:
         sched = Scheduler(store, settings)
         assert sched.run_cycle()
         assert calls == [False]  # papers were added: index updated, without progress bars
@@ -236,7 +236,7 @@ def test_run_stopped_before_embedding_catches_up_after_restart(server, cli):
     assert proc.returncode == 0 and "search index" not in proc.stdout
 
 
-def test_sigterm_mid_cycle_logs_the_papers_really_stored(server, tmp_path):
+def test_sigterm_mid_cycle_logs_the_papers_really_stored(server, db, tmp_path):
     release = threading.Event()
     pages, tokens = _serve_arxiv_only(
         server, (1, 2, 2),
@@ -244,7 +244,7 @@ def test_sigterm_mid_cycle_logs_the_papers_really_stored(server, tmp_path):
     )  # fmt: skip
     env, _ = settings_for(server, harvest_sets="cs", harvest_format="oai_dc")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}, **env}
-    env["PAPERFEED_DB"] = str(tmp_path / "papers.db")
+    env["PAPERFEED_DB"] = db
     log = tmp_path / "run.log"
     with log.open("w") as out:
         proc = subprocess.Popen(

@@ -57,9 +57,9 @@ def test_hostile_or_wrong_fields_are_dropped_not_fatal():
     assert hf_fields({"github_stars": 5}) == {}  # stars without a repository mean nothing
 
 
-def test_fields_are_stored_with_the_listing_and_follow_changes(db_path):
+def test_fields_are_stored_with_the_listing_and_follow_changes(db):
     p = _by_id()["2606.13392"]
-    with open_store(str(db_path)) as store:
+    with open_store(db) as store:
         assert store.upsert_papers([p]).added == 1
         (li,) = store.get_paper(p.id).listings
         assert li["fields"] == p.hf and li["num_comments"] == 4
@@ -79,6 +79,7 @@ def test_export_round_trip_and_bad_hf_object(tmp_path):
     assert isinstance(rej, Rejected) and rej.where == "s.jsonl:1" and "'hf'" in rej.why
 
 
+# SQLite-only: migration 0302 of SQLite files; PostgreSQL's schema starts past it (0501).
 def test_migration_adds_the_column_to_an_older_database(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)

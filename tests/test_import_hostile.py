@@ -34,7 +34,7 @@ LINES = SNAPSHOT.read_bytes().splitlines()
 BIG_VERSION = "v99999999999999999999"
 
 
-def _import(db: Path, files, **kw):
+def _import(db, files, **kw):
     store = open_store(str(db))
     try:
         return import_files(store, files, **kw)
@@ -42,7 +42,7 @@ def _import(db: Path, files, **kw):
         store.close()
 
 
-def _papers(db: Path) -> int:
+def _papers(db) -> int:
     store = open_store(str(db))
     try:
         return store.stats()["papers"]
@@ -80,7 +80,7 @@ def test_big_version_between_good_records_small_file_and_next_file(tmp_path, cli
     assert "0704.9999: version out of range" in out["errors"][0]["why"]
 
 
-def test_big_version_in_a_file_for_the_parser_process(tmp_path, import_bench):
+def test_big_version_in_a_file_for_the_parser_process(tmp_path, db, import_bench):
     gen = tmp_path / "gen.jsonl"
     import_bench.generate(gen, 2600)
     lines = gen.read_bytes().splitlines()
@@ -89,11 +89,11 @@ def test_big_version_in_a_file_for_the_parser_process(tmp_path, import_bench):
     assert big.stat().st_size >= PARSER_PROCESS_MIN_BYTES  # so the parser process reads it
     nxt = tmp_path / "next.jsonl"
     nxt.write_bytes(b"\n".join(LINES[:10]))
-    rep = _import(tmp_path / "p.db", [big, nxt], batch_size=500)
+    rep = _import(db, [big, nxt], batch_size=500)
     assert (rep.added, rep.rejected, rep.files_unreadable) == (2600 + 10, 1, 0)
     assert rep.errors[0].where == f"{big}:1301"
     assert "version out of range" in rep.errors[0].why
-    assert _papers(tmp_path / "p.db") == 2610
+    assert _papers(db) == 2610
 
 
 def test_numbers_are_range_checked_in_every_json_format(tmp_path):
@@ -120,7 +120,8 @@ def test_numbers_are_range_checked_in_every_json_format(tmp_path):
     assert "non-negative integer" in rejected[2].why and "non-negative integer" in rejected[3].why
 
 
-def test_a_fault_in_row_preparation_rejects_only_that_record(tmp_path, monkeypatch):
+@pytest.mark.parametrize("parser_process", [False, True])
+def test_a_fault_in_row_preparation_rejects_only_that_record(db, parser_process, monkeypatch):
     # A bug past the parsers' checks (here: one id the hash cannot take) costs one record,
     # in the writer's thread and in the parser process alike.
     import paperfeed.importer as importer
@@ -136,10 +137,9 @@ def test_a_fault_in_row_preparation_rejects_only_that_record(tmp_path, monkeypat
     monkeypatch.setattr(
         importer, "_mp_context", lambda: __import__("multiprocessing").get_context("fork")
     )
-    for parser_process in (False, True):
-        rep = _import(tmp_path / f"{parser_process}.db", [SNAPSHOT], parser_process=parser_process)
-        assert (rep.added, rep.rejected) == (199, 1), parser_process
-        assert "'0704.0003': cannot be stored: TypeError" in rep.errors[0].why
+    rep = _import(db, [SNAPSHOT], parser_process=parser_process)
+    assert (rep.added, rep.rejected) == (199, 1), parser_process
+    assert "'0704.0003': cannot be stored: TypeError" in rep.errors[0].why
 
 
 # --- 2. caps -----------------------------------------------------------------------------------
@@ -310,14 +310,14 @@ def _peak_rss_mb(cmd: list[str], env: dict, cwd: Path) -> tuple[float, subproces
     return peak / 2**20, subprocess.CompletedProcess(cmd, proc.returncode, out.decode(), err.decode())
 
 
-def _cli_env(db: Path, cwd: Path) -> dict:
+def _cli_env(db, cwd: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}
     env.update(PAPERFEED_DB=str(db), PAPERFEED_CACHE_DIR=str(cwd / "cache"), PAPERFEED_PROGRESS="0")
     return env
 
 
 @pytest.mark.parametrize("parser_process", ["auto", "forced"])
-def test_gzip_bomb_with_a_1_gib_abstract_keeps_memory_bounded(tmp_path, parser_process):
+def test_gzip_bomb_with_a_1_gib_abstract_keeps_memory_bounded(tmp_path, db, parser_process):
     bomb = tmp_path / "bomb.jsonl.gz"
     opening, closing = b'{"id": "0704.9999", "title": "Bomb", "abstract": "', b'"}\n'
     head = b"\n".join(LINES[:3]) + b"\n" + opening
@@ -334,8 +334,8 @@ def test_gzip_bomb_with_a_1_gib_abstract_keeps_memory_bounded(tmp_path, parser_p
     if parser_process == "auto":
         cmd = [sys.executable, "-m", "paperfeed", "import", "--json", str(bomb), str(after)]
     else:
-        cmd = [sys.executable, "-c", code, str(tmp_path / "p.db"), str(bomb), str(after)]
-    peak, proc = _peak_rss_mb(cmd, _cli_env(tmp_path / "p.db", tmp_path), tmp_path)
+        cmd = [sys.executable, "-c", code, str(db), str(bomb), str(after)]
+    peak, proc = _peak_rss_mb(cmd, _cli_env(db, tmp_path), tmp_path)
     print(f"peak RSS of the import process tree ({parser_process}): {peak:.0f} MB")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     if parser_process == "auto":
@@ -350,14 +350,14 @@ def test_gzip_bomb_with_a_1_gib_abstract_keeps_memory_bounded(tmp_path, parser_p
     assert peak < 600, f"peak RSS {peak:.0f} MB"
 
 
-def test_xml_gzip_bomb_keeps_memory_bounded(tmp_path):
+def test_xml_gzip_bomb_keeps_memory_bounded(tmp_path, db):
     bomb = tmp_path / "bomb.xml.gz"
     page = _oai(_oai_record("2401.00001") + _oai_record("2401.00002", "@@") + _oai_record("2401.00003"))
     head, tail = page.split("@@")
     _bomb(bomb, head.encode(), tail.encode(), gib=1)
     peak, proc = _peak_rss_mb(
         [sys.executable, "-m", "paperfeed", "import", "--json", str(bomb)],
-        _cli_env(tmp_path / "x.db", tmp_path),
+        _cli_env(db, tmp_path),
         tmp_path,
     )
     print(f"peak RSS of the XML import: {peak:.0f} MB")
@@ -494,7 +494,7 @@ def test_categories():
         assert category_problem(bad) is not None, bad
 
 
-def test_xml_tag_longer_than_the_cap_stops_that_document_only(tmp_path):
+def test_xml_tag_longer_than_the_cap_stops_that_document_only(tmp_path, db):
     # expat holds a whole start tag before reporting it, so a huge attribute cannot be
     # capped like text: reading stops there, the records before it land, the next file too.
     head = _oai(_oai_record("2401.00001") + '<record x="').split("<resumptionToken")[0]
@@ -502,7 +502,7 @@ def test_xml_tag_longer_than_the_cap_stops_that_document_only(tmp_path):
     f.write_text(head + "a" * 2 * DEFAULT_LIMITS.max_record_bytes + '"/></ListRecords></OAI-PMH>')
     nxt = tmp_path / "next.xml"
     nxt.write_text(_oai(_oai_record("2401.00002")))
-    rep = _import(tmp_path / "t.db", [f, nxt])
+    rep = _import(db, [f, nxt])
     assert (rep.added, rep.rejected) == (2, 1)
     assert rep.errors[0].where == str(f) and "runs on past max_record_bytes" in rep.errors[0].why
 

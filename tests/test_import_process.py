@@ -18,33 +18,41 @@ import pytest
 import paperfeed.importer as importer
 from paperfeed.importer import import_files
 from paperfeed.store import open_store
+from tests.db_support import is_pg, query
 
 DATA = Path(__file__).resolve().parent / "data"
 SNAPSHOT = DATA / "arxiv-kaggle-snapshot-sample" / "arxiv-metadata-oai-snapshot.head200.jsonl"
 HF = DATA / "hf-daily-papers" / "sotawhat_daily_papers_2026-06-12.json"
 
 
-def _dump(db: Path) -> dict:
+def _dump(db) -> dict:
     """Everything an import writes except the time it wrote it."""
-    c = sqlite3.connect(db)
-    try:
-        return {
-            "papers": c.execute(
-                "SELECT pk, id, version, title, abstract, authors, categories, primary_category, "
-                "published, updated, doi, journal_ref, comments, links, sources, content_hash, "
-                "rev FROM papers ORDER BY pk"
-            ).fetchall(),
-            "authors": c.execute("SELECT * FROM paper_authors ORDER BY paper_pk, pos").fetchall(),
-            "categories": c.execute(
-                "SELECT * FROM paper_categories ORDER BY paper_pk, category"
-            ).fetchall(),
-            "listings": c.execute("SELECT * FROM hf_listings ORDER BY paper_pk, day").fetchall(),
-        }
-    finally:
-        c.close()
+    return {
+        "papers": query(
+            db,
+            "SELECT pk, id, version, title, abstract, authors, categories, primary_category, "
+            "published, updated, doi, journal_ref, comments, links, sources, content_hash, "
+            "rev FROM papers ORDER BY pk",
+        ),
+        "authors": query(db, "SELECT * FROM paper_authors ORDER BY paper_pk, pos"),
+        "categories": query(db, "SELECT * FROM paper_categories ORDER BY paper_pk, category"),
+        "listings": query(db, "SELECT * FROM hf_listings ORDER BY paper_pk, day"),
+    }
 
 
-def _import(db: Path, files, **kw):
+@pytest.fixture
+def db_b(request, db, tmp_path):
+    """A second empty database on ``db``'s backend."""
+    if not is_pg(db):
+        yield str(tmp_path / "b.db")
+        return
+    server = request.getfixturevalue("pg_server")
+    url = server.new_database()
+    yield url
+    server.drop_database(url)
+
+
+def _import(db, files, **kw):
     store = open_store(str(db))
     try:
         return import_files(store, files, **kw)
@@ -52,40 +60,41 @@ def _import(db: Path, files, **kw):
         store.close()
 
 
-def test_parser_process_writes_exactly_what_in_process_parsing_writes(tmp_path, import_bench):
+def test_parser_process_writes_exactly_what_in_process_parsing_writes(tmp_path, db, db_b,
+                                                                      import_bench):
     generated = tmp_path / "gen.jsonl"
     import_bench.generate(generated, 1500)
     files = [SNAPSHOT, generated, HF, SNAPSHOT]  # the last one again: all unchanged
-    a = _import(tmp_path / "a.db", files, batch_size=400, parser_process=True)
-    b = _import(tmp_path / "b.db", files, batch_size=400, parser_process=False)
+    a = _import(db, files, batch_size=400, parser_process=True)
+    b = _import(db_b, files, batch_size=400, parser_process=False)
     assert (a.added, a.updated, a.unchanged, a.rejected) == (b.added, b.updated, b.unchanged, b.rejected)
     assert (a.added, a.unchanged) == (200 + 1500 + 30, 200)  # the repeat changes nothing
-    dump = _dump(tmp_path / "a.db")
-    assert dump == _dump(tmp_path / "b.db")
+    dump = _dump(db)
+    assert dump == _dump(db_b)
     assert len(dump["papers"]) == a.added and len(dump["authors"]) > a.added
 
 
-def test_parser_process_reports_bad_lines_where_they_are(tmp_path):
+def test_parser_process_reports_bad_lines_where_they_are(tmp_path, db):
     good = SNAPSHOT.read_bytes().splitlines()[:30]
     lines = good[:10] + [b"{not json"] + good[10:20] + [b'{"id": "1234.5678"}'] + good[20:]
     f = tmp_path / "mixed.jsonl"
     f.write_bytes(b"\n".join(lines) + b"\n")
-    rep = _import(tmp_path / "p.db", [f], batch_size=7, parser_process=True)
+    rep = _import(db, [f], batch_size=7, parser_process=True)
     assert rep.added == 30 and rep.rejected == 2
     assert [e.where for e in rep.errors] == [f"{f}:11", f"{f}:22"]
     assert "malformed JSON" in rep.errors[0].why and "missing title" in rep.errors[1].why
 
 
-def test_parser_process_keeps_records_before_a_gzip_cut(tmp_path, import_bench):
+def test_parser_process_keeps_records_before_a_gzip_cut(tmp_path, db, import_bench):
     plain = tmp_path / "gen.jsonl"
     import_bench.generate(plain, 800)
     whole = gzip.compress(plain.read_bytes())
     cut = tmp_path / "cut.jsonl.gz"
     cut.write_bytes(whole[: len(whole) * 2 // 3])
-    rep = _import(tmp_path / "p.db", [cut], batch_size=100, parser_process=True)
+    rep = _import(db, [cut], batch_size=100, parser_process=True)
     assert 300 < rep.added < 800
     assert rep.errors[-1].why.startswith("truncated gzip")
-    assert _dump(tmp_path / "p.db")["papers"][-1][1] == f"{1501:04d}.{10000 + rep.added - 1:05d}"
+    assert _dump(db)["papers"][-1][1] == f"{1501:04d}.{10000 + rep.added - 1:05d}"
 
 
 def _dies_after(n: int):
@@ -100,29 +109,30 @@ def _dies_after(n: int):
     return iter_file
 
 
-def test_parser_process_death_is_reported_and_finished_batches_stay(tmp_path, import_bench, monkeypatch):
+def test_parser_process_death_is_reported_and_finished_batches_stay(tmp_path, db, import_bench,
+                                                                    monkeypatch):
     f = tmp_path / "gen.jsonl"
     import_bench.generate(f, 1000)
     # A forked child runs this module's patched iter_file (spawn would import it afresh).
     monkeypatch.setattr(importer, "_mp_context", lambda: multiprocessing.get_context("fork"))
     monkeypatch.setattr(importer, "iter_file", _dies_after(450))
-    rep = _import(tmp_path / "p.db", [f], batch_size=100, parser_process=True)
+    rep = _import(db, [f], batch_size=100, parser_process=True)
     assert rep.added == 400  # four whole batches were sent before it died
     assert rep.files_unreadable == 1
     assert "parser process stopped unexpectedly (exit code 3)" in rep.errors[-1].why
-    s = open_store(str(tmp_path / "p.db"))
+    s = open_store(db)
     assert s.stats()["papers"] == 400 and s.integrity_ok()
     s.close()
 
 
-def test_parser_process_started_with_spawn(tmp_path, monkeypatch):
+def test_parser_process_started_with_spawn(db, monkeypatch):
     # What runs when the importing process already has threads (fork would be unsafe).
     monkeypatch.setattr(importer, "_mp_context", lambda: multiprocessing.get_context("spawn"))
-    rep = _import(tmp_path / "p.db", [SNAPSHOT], batch_size=50, parser_process=True)
+    rep = _import(db, [SNAPSHOT], batch_size=50, parser_process=True)
     assert rep.added == 200 and rep.rejected == 0
 
 
-def test_large_files_get_a_parser_process_small_ones_do_not(tmp_path, monkeypatch):
+def test_large_files_get_a_parser_process_small_ones_do_not(db, monkeypatch):
     started = []
     real = importer._ParserProcess
 
@@ -133,7 +143,7 @@ def test_large_files_get_a_parser_process_small_ones_do_not(tmp_path, monkeypatc
 
     monkeypatch.setattr(importer, "_ParserProcess", Spy)
     monkeypatch.setattr(importer, "PARSER_PROCESS_MIN_BYTES", SNAPSHOT.stat().st_size)
-    rep = _import(tmp_path / "p.db", [HF, SNAPSHOT])
+    rep = _import(db, [HF, SNAPSHOT])
     assert started == [str(SNAPSHOT)]
     assert rep.added == 30 + 200 and rep.rejected == 0
 
@@ -156,11 +166,11 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
-def test_parser_process_exits_when_the_import_is_killed(tmp_path, import_bench):
+def test_parser_process_exits_when_the_import_is_killed(tmp_path, db, import_bench):
     f = tmp_path / "big.jsonl"
     import_bench.generate(f, 40_000)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}
-    env["PAPERFEED_DB"] = str(tmp_path / "p.db")
+    env["PAPERFEED_DB"] = db
     env["PAPERFEED_IMPORT_BATCH"] = "500"
     proc = subprocess.Popen([sys.executable, "-m", "paperfeed", "import", str(f)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -184,12 +194,11 @@ def test_parser_process_exits_when_the_import_is_killed(tmp_path, import_bench):
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
-def test_ctrl_c_stops_both_processes_quietly(tmp_path, import_bench):
+def test_ctrl_c_stops_both_processes_quietly(tmp_path, db, import_bench):
     f = tmp_path / "big.jsonl"
     import_bench.generate(f, 40_000)
-    db = tmp_path / "p.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}
-    env["PAPERFEED_DB"] = str(db)
+    env["PAPERFEED_DB"] = db
     env["PAPERFEED_IMPORT_BATCH"] = "500"
     # Its own process group, as a terminal's foreground job; SIGINT at its default even if
     # whatever runs the tests ignores it.
@@ -203,11 +212,9 @@ def test_ctrl_c_stops_both_processes_quietly(tmp_path, import_bench):
     while time.time() < deadline and landed < 2000:
         time.sleep(0.05)
         try:
-            c = sqlite3.connect(db, timeout=5)
-            landed = c.execute("SELECT count(*) FROM papers").fetchone()[0]
-            c.close()
+            ((landed,),) = query(db, "SELECT count(*) FROM papers")
         except sqlite3.OperationalError:
-            pass
+            pass  # a SQLite file the import has not made its tables in yet
     kids = _children(proc.pid)
     assert kids and proc.poll() is None, "import finished before Ctrl-C; raise n"
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
@@ -218,7 +225,6 @@ def test_ctrl_c_stops_both_processes_quietly(tmp_path, import_bench):
     while time.time() < deadline and any(_running(k) for k in kids):
         time.sleep(0.05)
     assert not any(_running(k) for k in kids)
-    c = sqlite3.connect(db)
-    assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert c.execute("SELECT count(*) FROM papers").fetchone()[0] % 500 == 0
-    c.close()
+    with open_store(db, migrate=False) as s:
+        assert s.integrity_ok()
+        assert s.stats()["papers"] % 500 == 0

@@ -5,7 +5,6 @@ subscribe and submit (through a loopback server replaying a recorded arXiv API r
 from __future__ import annotations
 
 import re
-import sqlite3
 from html.parser import HTMLParser
 from urllib.parse import quote
 
@@ -18,6 +17,7 @@ from paperfeed.store import open_store
 from paperfeed.web import api, feeds, pages
 from paperfeed.web.app import create_app
 from tests.conftest import DATA
+from tests.db_support import BACKENDS, private_copy, query
 from tests.readers_support import csrf_of, sign_in
 from tests.web_support import (
     HF_DAY,
@@ -28,7 +28,8 @@ from tests.web_support import (
     UNLISTED_TITLE,
     XSS_ID,
     XSS_TITLE,
-    build_db,
+    copy_like,
+    sample_template,
     settings_for,
     shared_cache,
 )
@@ -42,11 +43,10 @@ def web_cache(tmp_path_factory):
     return shared_cache(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def web_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("web") / "papers.db"
-    build_db(path)
-    return path
+@pytest.fixture(scope="module", params=BACKENDS)
+def web_db(request, tmp_path_factory):
+    """The module's shared sample database, on each backend in turn."""
+    return private_copy(request, sample_template(tmp_path_factory), tmp_path_factory.mktemp("web"))
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +57,9 @@ def client(web_db, web_cache):
 
 
 @pytest.fixture
-def fresh_db(web_db, tmp_path):
-    path = tmp_path / "fresh.db"
-    src = sqlite3.connect(web_db)
-    dst = sqlite3.connect(path)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    return path
+def fresh_db(request, web_db, tmp_path_factory, tmp_path):
+    """This test's own copy of the sample, on the backend of the module's ``web_db``."""
+    return copy_like(request, web_db, sample_template(tmp_path_factory), tmp_path)
 
 
 def fresh_client(db, cache, **settings) -> TestClient:
@@ -666,19 +661,19 @@ def test_subscribe_box_posts_with_a_csrf_token(fresh_db, web_cache):
             headers={"origin": "https://evil.example"},
         )  # fmt: skip
         assert cross.status_code == 403
-    con = sqlite3.connect(fresh_db)
-    try:
-        rows = con.execute(
-            "SELECT u.email, s.status FROM digest_subscriptions s JOIN users u ON u.id = s.user_id"
-        ).fetchall()
-    finally:
-        con.close()
+    rows = query(
+        fresh_db,
+        "SELECT u.email, s.status FROM digest_subscriptions s JOIN users u ON u.id = s.user_id",
+    )
     assert rows == [("Reader@example.org", "pending")]
 
 
-def test_submit_fetches_from_arxiv_and_lists_today(tmp_path, web_cache, httpserver):
-    fresh_db = tmp_path / "without.db"
-    build_db(fresh_db, leave_out=frozenset({"1601.00001"}))  # the paper the response holds
+def test_submit_fetches_from_arxiv_and_lists_today(
+    request, web_db, tmp_path_factory, tmp_path, web_cache, httpserver
+):
+    # The sample without the paper the response holds.
+    without = sample_template(tmp_path_factory, leave_out=frozenset({"1601.00001"}))
+    fresh_db = copy_like(request, web_db, without, tmp_path)
     httpserver.expect_request("/api/query").respond_with_data(
         ATOM_ONE.read_bytes(), content_type="application/atom+xml"
     )

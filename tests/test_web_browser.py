@@ -17,13 +17,15 @@ import httpx
 import psutil
 import pytest
 
+from tests.db_support import BACKENDS, private_copy
 from tests.web_support import (
     HF_DAY,
     HF_TOP,
     XSS_ID,
     XSS_TITLE,
     Served,
-    build_db,
+    copy_like,
+    sample_template,
     shared_cache,
 )
 
@@ -41,12 +43,16 @@ def web_cache(tmp_path_factory):
     return shared_cache(tmp_path_factory)
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def web_db(request, tmp_path_factory):
+    """The module's sample database, on each backend in turn."""
+    return private_copy(request, sample_template(tmp_path_factory), tmp_path_factory.mktemp("db"))
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, web_cache):
+def served(tmp_path_factory, web_db, web_cache):
     root = tmp_path_factory.mktemp("served")
-    db = root / "papers.db"
-    build_db(db)
-    server = Served(db, web_cache, root)
+    server = Served(web_db, web_cache, root)
     yield server
     server.stop()
 
@@ -201,9 +207,9 @@ def _workers(server) -> list[psutil.Process]:
     return [c for c in psutil.Process(server.proc.pid).children() if c.is_running()]
 
 
-def test_serve_with_two_workers_replaces_a_dead_one(tmp_path, served):
-    db = tmp_path / "two.db"
-    build_db(db)
+def test_serve_with_two_workers_replaces_a_dead_one(request, tmp_path_factory, tmp_path, web_db,
+                                                    served):
+    db = copy_like(request, web_db, sample_template(tmp_path_factory), tmp_path)
     server = Served(db, tmp_path / "cache", tmp_path, "--workers", "2")
     try:
         workers = _workers(server)

@@ -1,5 +1,5 @@
 """Trending scores and the web's store queries (which day a paper is listed on, votes,
-submissions, subscriptions, cursors) on a real SQLite file; and the HTML rendering helpers
+submissions, subscriptions, cursors) on each backend (``db``); and the HTML rendering helpers
 (math, abstract folding, URLs) on their own."""
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def p(pid, published=None, listed_on=None, upvotes=None, cats=("cs.LG",)) -> Pap
 
 
 @pytest.fixture
-def store(db_path):
-    s = open_store(str(db_path))
+def store(db):
+    s = open_store(db)
     yield s
     s.close()
 
@@ -200,7 +200,8 @@ def test_archive_listing(store, walk):
         p("2606.00007", "2026-06-07T00:00:00Z", cats=("cs.LG",)),  # withdrawn below
     ])  # fmt: skip
     # As a harvest of a deleted OAI record leaves it (the store's own write path).
-    store.conn.execute("UPDATE papers SET withdrawn = 1 WHERE id = '2606.00007'")
+    with store._write() as conn:
+        conn.execute("UPDATE papers SET withdrawn = 1 WHERE id = '2606.00007'")
     rows, total = store.category_entries("cs", 10)
     assert ids(store, rows) == ["2606.00006", "2606.00003", "2606.00001"] and total == 3
     rows, total = store.category_entries("cs", 1, 1)  # a page that is not all of them

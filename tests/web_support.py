@@ -19,6 +19,7 @@ from paperfeed.models import ImportReport, Paper
 from paperfeed.search import update_index
 from paperfeed.sources import iter_file
 from paperfeed.store import open_store
+from tests.db_support import is_pg, private_copy
 
 # The day the bundled Hugging Face listing is from, and its most upvoted paper (118).
 HF_DAY = "2026-06-12"
@@ -114,6 +115,41 @@ def build_db(path: Path, leave_out: frozenset[str] = frozenset()) -> None:
         update_index(store, load_settings(env={"PAPERFEED_DB": str(path)}), keyword_only=True)
     finally:
         store.close()
+
+
+# Sample databases built once per session (SQLite templates; their PostgreSQL twins are made
+# once too, by private_copy): (base temp folder, papers left out) -> template path.
+_TEMPLATES: dict[tuple[str, frozenset[str]], Path] = {}
+
+
+def sample_template(tmp_path_factory, leave_out: frozenset[str] = frozenset()) -> Path:
+    """The session's SQLite file built by ``build_db`` (shared by every web test module)."""
+    key = (str(tmp_path_factory.getbasetemp()), leave_out)
+    if key not in _TEMPLATES:
+        path = tmp_path_factory.mktemp("web-template") / "papers.db"
+        build_db(path, leave_out)
+        _TEMPLATES[key] = path
+    return _TEMPLATES[key]
+
+
+class _On:
+    """``request`` as private_copy sees it, with the backend given instead of its param."""
+
+    def __init__(self, request, backend: str):
+        self.param = backend
+        self._request = request
+
+    def getfixturevalue(self, name):
+        return self._request.getfixturevalue(name)
+
+    def addfinalizer(self, fn):
+        self._request.addfinalizer(fn)
+
+
+def copy_like(request, db, template: Path, tmp_path: Path):
+    """A private copy of ``template`` on the backend ``db`` is on (a test writing next to a
+    module's shared, read-only database gets its own on the same backend)."""
+    return private_copy(_On(request, "postgres" if is_pg(db) else "sqlite"), template, tmp_path)
 
 
 def env_for(db: Path, cache_dir: Path, **extra: str) -> dict[str, str]:

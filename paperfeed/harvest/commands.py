@@ -85,11 +85,12 @@ def _index_after(c: Context, no_index: bool) -> dict | None:
     except (SearchError, ImportError) as exc:
         click.echo(f"note: search index not updated ({exc}); {behind_note(behind)}", err=True)
         return {"updated": False, "papers_behind": behind, "error": str(exc)}
-    click.echo(
-        f"search index: {out['keyword_indexed']} papers indexed (keyword), "
-        f"{out['embedded']} embedded",
-        err=True,
+    # A database that indexes words as papers are stored (PostgreSQL) has no keyword step.
+    keyword = (
+        "keyword kept by the database" if out.get("keyword") == "database"
+        else f"{out['keyword_indexed']} papers indexed (keyword)"
     )
+    click.echo(f"search index: {keyword}, {out['embedded']} embedded", err=True)
     for n in out["notes"]:
         click.echo(f"note: {n}", err=True)
     return {"updated": True, **out}

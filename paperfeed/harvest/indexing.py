@@ -21,17 +21,23 @@ def papers_behind(store: Store, settings) -> int | None:
     vector index was ever built). None when there is no search index to be behind: search
     is not installed, or the indexes have no folder to live in."""
     try:
-        from ..search.index import index_paths
+        from ..search.index import current_model, index_paths
     except ImportError:
         return None
-    try:
-        paths = index_paths(store, settings)
-    except SearchError:
-        return None
-    try:
-        model_id = json.loads(paths.current.read_text()).get("model_id")
-    except (FileNotFoundError, ValueError, AttributeError):
-        model_id = None
+    if store.keyword_index() is not None:
+        # A store that indexes words itself (PostgreSQL) keeps its vectors too, and which
+        # model is current is a checkpoint in it: no folder to read.
+        model = current_model(store, None)
+        model_id = model[0] if model else None
+    else:
+        try:
+            paths = index_paths(store, settings)
+        except SearchError:
+            return None
+        try:
+            model_id = json.loads(paths.current.read_text()).get("model_id")
+        except (FileNotFoundError, ValueError, AttributeError):
+            model_id = None
     # The same checkpoint name search.index.embed_missing keeps per model.
     since = store.get_checkpoint(f"embed:{model_id}") if model_id else 0
     return store.count_changed(since)

@@ -65,6 +65,9 @@ _SQLITE_ONLY = re.compile(
 _OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 _JSON_EACH = re.compile(r"\bjson_each\((%s|%\(\w+\)s)\)")
+# SQLite's planner hint "FROM papers p INDEXED BY papers_published": PostgreSQL's planner
+# chooses by itself (the same indexes exist), so the hint is dropped.
+_INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.IGNORECASE)
 _INSTR = re.compile(r"\binstr\(", re.IGNORECASE)
 
 
@@ -111,6 +114,7 @@ def pg_sql(sql: str) -> str:
         )
     # json_each(?) of SQLite: the elements of a JSON array, as rows of one column ``value``.
     q = _JSON_EACH.sub(r"json_array_elements_text(\1::json) AS j(value)", q)
+    q = _INDEXED_BY.sub("", q)
     return _INSTR.sub("strpos(", q)
 
 

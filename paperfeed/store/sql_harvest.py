@@ -129,12 +129,12 @@ class HarvestMixin:
     def _apply_stamps(self, conn, batch, datestamps: dict[str, str], stored) -> None:
         """Record each live record's datestamp (never moving back), and bring back a
         withdrawn paper when a record newer than its deletion arrives."""
-        rows = [(datestamps[pid], pid) for pid in batch if pid in datestamps]
+        rows = [(datestamps[pid], pid, datestamps[pid]) for pid in batch if pid in datestamps]
         if not rows:
             return
         conn.executemany(
             "UPDATE papers SET oai_datestamp = ? WHERE id = ? "
-            "AND (oai_datestamp IS NULL OR oai_datestamp < ?1)",
+            "AND (oai_datestamp IS NULL OR oai_datestamp < ?)",
             rows,
         )
         back = [
@@ -163,11 +163,12 @@ class HarvestMixin:
         if not todo:
             return 0
         rev = self._next_rev(conn)
+        # The datestamp never moves back, and a deletion without one keeps the stored one
+        # (CASE rather than SQLite's two-argument max(), which PostgreSQL spells greatest()).
         conn.executemany(
-            "UPDATE papers SET withdrawn = 1, rev = ?, "
-            "oai_datestamp = coalesce(max(coalesce(oai_datestamp, ''), ?), oai_datestamp) "
-            "WHERE id = ?",
-            [(rev, stamp, pid) for pid, stamp in todo.items()],
+            "UPDATE papers SET withdrawn = 1, rev = ?, oai_datestamp = CASE "
+            "WHEN ? > coalesce(oai_datestamp, '') THEN ? ELSE oai_datestamp END WHERE id = ?",
+            [(rev, stamp, stamp, pid) for pid, stamp in todo.items()],
         )
         return len(todo)
 
