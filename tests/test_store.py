@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from tests.conftest import Cli
 from tests.db_support import is_pg, query, rows
 from paperfeed.models import Paper
 from paperfeed.store import open_store
@@ -270,9 +271,9 @@ def test_concurrent_writers_never_fail_with_locked(tmp_path, import_bench, db):
     s.close()
 
 
-def test_bad_db_path_is_a_clear_error(tmp_path, cli):
+def test_bad_db_path_is_a_clear_error(tmp_path):
     # SQLite-only: a file path (an unreachable server is test_cli's concern).
-    cli.db = tmp_path / "no" / "such" / "dir" / "x.db"
+    cli = Cli(tmp_path / "no" / "such" / "dir" / "x.db", tmp_path)
     proc = cli("stats")
     assert proc.returncode == 2
     assert "cannot open database" in proc.stderr
@@ -280,8 +281,9 @@ def test_bad_db_path_is_a_clear_error(tmp_path, cli):
 
 
 @pytest.mark.parametrize("text", ["not a database at all" * 100])
-def test_corrupt_file_is_a_clear_error(tmp_path, cli, text):
+def test_corrupt_file_is_a_clear_error(tmp_path, text):
     # SQLite-only: a corrupt file.
+    cli = Cli(tmp_path / "papers.db", tmp_path)
     cli.db.write_text(text)
     proc = cli("stats")
     assert proc.returncode == 2
