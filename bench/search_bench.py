@@ -160,11 +160,9 @@ def synth(n: int, docs, V: np.ndarray, seed: int = 11):
         yield papers, vec.astype("<f4")
 
 
-def build(n: int, workdir: Path, settings, docs, V, emb) -> dict:
-    db = workdir / f"papers-{n}.db"
-    for p in workdir.glob(f"papers-{n}.db*"):
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
-    store = open_store(str(db))
+def fill(store, n: int, docs, V, emb) -> float:
+    """Store n synthetic papers and their vectors (as `paperfeed index` would have embedded
+    them); the seconds it took."""
     t0 = time.perf_counter()
     done = 0
     for papers, vecs in synth(n, docs, V):
@@ -180,7 +178,15 @@ def build(n: int, workdir: Path, settings, docs, V, emb) -> dict:
         store.put_embeddings(emb.model_id, emb.dim, rows)
         done += len(papers)
     store.set_checkpoint(f"embed:{emb.model_id}", store.max_rev())
-    fill_s = time.perf_counter() - t0
+    return time.perf_counter() - t0
+
+
+def build(n: int, workdir: Path, settings, docs, V, emb) -> dict:
+    db = workdir / f"papers-{n}.db"
+    for p in workdir.glob(f"papers-{n}.db*"):
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    store = open_store(str(db))
+    fill_s = fill(store, n, docs, V, emb)
     paths = IndexPaths(Path(str(db) + ".index"))
     t0 = time.perf_counter()
     ki = KeywordIndex(paths.keyword)
@@ -219,22 +225,8 @@ def build_pg(n: int, url: str, settings, docs, V, emb) -> dict:
     written); the vector figure is one process loading every stored vector."""
     _empty_pg(url)
     store = open_store(url)
-    t0 = time.perf_counter()
-    done = 0
-    for papers, vecs in synth(n, docs, V):
-        store.upsert_papers(papers)
-        rev = store.max_rev()
-        last = store.get_paper(papers[-1].id)
-        assert last is not None and last.pk == done + len(papers)
-        rows = [
-            (done + j + 1, rev, text_hash(doc_text(p)), vecs[j].tobytes())
-            for j, p in enumerate(papers)
-        ]
-        store.put_embeddings(emb.model_id, emb.dim, rows)
-        done += len(papers)
-    store.set_checkpoint(f"embed:{emb.model_id}", store.max_rev())
+    fill_s = fill(store, n, docs, V, emb)
     store.set_checkpoint(f"vectors-current:{emb.model_id}", int(time.time() * 1000))
-    fill_s = time.perf_counter() - t0
     with store._read() as conn:
         # Statistics as autovacuum would leave them: search weighs words with them.
         conn.raw.execute("ANALYZE papers")
