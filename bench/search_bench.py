@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import resource
@@ -493,6 +494,10 @@ def _main(args, urls: list[str | None]) -> None:
         for n in args.sizes:
             print(json.dumps(recall_check(n, args.workdir)))
         return
+    from paperfeed.search.cpu import cpu_info
+
+    if not args.one:  # figures differ between CPUs of one kind: say which one made these
+        print(f"CPU: {cpu_info().summary()}, {os.cpu_count()} cores")
     if args.quality:
         q = quality(args.split, urls[0])
         print(f"SciFact {q['split']} ({q['queries']} queries, {q['backend']}), nDCG@10:")

@@ -197,6 +197,32 @@ def test_counts_stop_at_a_cap_and_say_so(pg_env, monkeypatch):
     assert _ids(capped) == _ids(full)  # only the count stops, not the ranking
 
 
+def test_the_statistics_spare_counting_a_word_in_more_papers_than_the_cap(pg_env, monkeypatch):
+    store, s = pg_env
+    with store._read() as conn:
+        conn.raw.execute("ANALYZE papers")
+    ki = store.keyword_index()
+    ki._stats = None  # read the fresh statistics
+    common = ki._stats_now()[2]
+    word, freq = max(common.items(), key=lambda kv: kv[1])
+    n = ki._stats_now()[1]
+    assert freq * n >= 4, "the sample has no common word to test with"
+    counted = []
+    real_count = pg_search.PgKeywordIndex._count
+    monkeypatch.setattr(pg_search.PgKeywordIndex, "_count",
+                        lambda self, *a: counted.append(a) or real_count(self, *a))
+    monkeypatch.setattr(pg_search, "COUNT_CAP", int(freq * n / 1.25) - 1)
+    res = search(store, word, mode="keyword", limit=5, settings=s)
+    assert not res.total_exact and res.total == pg_search.COUNT_CAP and not counted
+    # A filter may drop every paper with the word: then only counting can tell.
+    search(store, word, mode="keyword", limit=5, category="hep-th", settings=s)
+    assert len(counted) == 1
+    # Below the margin the count runs (and is exact when it is under the cap).
+    monkeypatch.setattr(pg_search, "COUNT_CAP", int(freq * n) + 1)
+    res = search(store, word, mode="keyword", limit=5, settings=s)
+    assert len(counted) == 2 and res.total_exact
+
+
 def test_rarest_words_bound_the_candidates_without_losing_the_answer(pg_env, monkeypatch):
     store, s = pg_env
     wide = _ids(search(store, "calculation of diphoton production cross sections",

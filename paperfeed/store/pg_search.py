@@ -460,8 +460,21 @@ class PgKeywordIndex:
             rows = raw.execute(sql, sparams + params + [max(1, limit), max(0, offset)]).fetchall()
             total = None
             if count:
-                total = self._count(raw, *self._where(query))
+                total = self._known_many(query, df) or self._count(raw, *self._where(query))
         return [(int(pk), float(s)) for pk, s in rows[:limit]], total
+
+    @staticmethod
+    def _known_many(query: PgQuery, df: dict[tuple[str, str], int]) -> int | None:
+        """AtLeast(COUNT_CAP) when the statistics already say a query of nothing but optional
+        words matches more: one of its words alone is in that many papers. Counting them
+        was the dearest statement of such a search (32 ms of ~60 at 100,000 papers). The
+        margin covers the sampling error of the column's statistics (under 2% there)."""
+        if query.conds or query.pks is not None or not query.need_word:
+            return None
+        single = [df.get(t.lexemes[0], 0) for t in query.words if len(t.lexemes) == 1]
+        if max(single, default=0) >= COUNT_CAP * 1.25:
+            return AtLeast(COUNT_CAP)
+        return None
 
     def newest(
         self, query: PgQuery, limit: int, offset: int = 0
