@@ -223,6 +223,23 @@ def test_the_statistics_spare_counting_a_word_in_more_papers_than_the_cap(pg_env
     assert len(counted) == 2 and res.total_exact
 
 
+def test_a_hybrid_total_is_an_estimate_that_stops_counting_early(pg_env, monkeypatch):
+    store, s = pg_env
+    exact = search(store, "quantum field", mode="keyword", category="hep-th", settings=s)
+    assert exact.total_exact and exact.total > 3
+    monkeypatch.setattr(pg_search, "ESTIMATE_CAP", 2)
+    again = search(store, "quantum field", mode="keyword", category="hep-th", settings=s)
+    assert again.total == exact.total and again.total_exact  # keyword mode counts exactly
+    caps = []
+    real_count = pg_search.PgKeywordIndex._count
+    monkeypatch.setattr(pg_search.PgKeywordIndex, "_count", lambda self, raw, where, params,
+                        cap=None: caps.append(cap) or real_count(self, raw, where, params, cap))
+    hybrid = search(store, "quantum field", mode="hybrid", category="hep-th", settings=s)
+    # The words' count stopped at the estimate's cap (the filter's own count, which the
+    # semantic side needs, did not); the total is still at least the papers listed.
+    assert 2 in caps and not hybrid.total_exact and hybrid.total >= len(hybrid.hits) > 2
+
+
 def test_rarest_words_bound_the_candidates_without_losing_the_answer(pg_env, monkeypatch):
     store, s = pg_env
     wide = _ids(search(store, "calculation of diphoton production cross sections",

@@ -339,7 +339,9 @@ class Engine:
             return self._finish(ki, pq, sem[:want], "cosine", constraint, "semantic",
                                 max(n, len(sem)), notes, exact=False)  # fmt: skip
 
-        kw, kw_total = ki.search(kq, k, count=True) if kq is not None else ([], 0)
+        # The hybrid total is an estimate anyway (see below), and an exact count of words
+        # under a filter is PostgreSQL's dearest statement.
+        kw, kw_total = ki.search(kq, k, count="estimate") if kq is not None else ([], 0)
         if kq is not None and not kw_total and not ki.count(ki.text_query(pq)):
             # Not one paper has any of the words: the nearest vectors of a word no paper
             # uses (a typo, a made-up name) would only look like an answer. (With filters

@@ -406,11 +406,12 @@ class KeywordIndex:
         return searcher.fast_field_values("pk", [a for _, a in hits])
 
     def search(
-        self, query: tantivy.Query, limit: int, offset: int = 0, count: bool = False
+        self, query: tantivy.Query, limit: int, offset: int = 0, count: bool | str = False
     ) -> tuple[list[tuple[int, float]], int | None]:
-        """(pk, score) best first, and the number of matches when ``count``."""
+        """(pk, score) best first, and the number of matches when ``count`` (True, or
+        "estimate": good enough for "about N"; tantivy's exact count is as cheap)."""
         searcher = self.index.searcher()
-        res = searcher.search(query, limit=max(1, limit), count=count, offset=offset)
+        res = searcher.search(query, limit=max(1, limit), count=bool(count), offset=offset)
         hits = res.hits[:limit]
         pks = self._pks(searcher, hits)
         return [(pk, float(s)) for pk, (s, _) in zip(pks, hits)], (res.count if count else None)

@@ -64,6 +64,9 @@ _NORM = 1
 CANDIDATE_BUDGET = 500
 CANDIDATE_CAP = 10_000
 COUNT_CAP = 10_000  # matches counted exactly up to this many; beyond, "at least"
+# ... and for a count that is only an estimate (a hybrid search's "about N"): under a filter,
+# counting to 10,000 read most of the papers (130 ms of a 200 ms search at 100,000 papers).
+ESTIMATE_CAP = 1_000
 STATEMENT_TIMEOUT_MS = 5000
 _STATS_TTL = 300.0  # seconds the column's statistics and common document frequencies are kept
 _ZERO_DF_TTL = 5.0  # ... and "no paper has this word", which the next paper may change
@@ -411,17 +414,19 @@ class PgKeywordIndex:
         sql = " AND ".join(f"({c})" for c, _ in conds) or "true"
         return sql, [x for _, ps in conds for x in ps]
 
-    def _count(self, raw, where: str, params: list) -> int:
+    def _count(self, raw, where: str, params: list, cap: int | None = None) -> int:
+        cap = COUNT_CAP if cap is None else cap
         n = raw.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM papers p WHERE {where} LIMIT {COUNT_CAP + 1}) s",
+            f"SELECT count(*) FROM (SELECT 1 FROM papers p WHERE {where} LIMIT {cap + 1}) s",
             params,
         ).fetchone()[0]
-        return AtLeast(COUNT_CAP) if n > COUNT_CAP else n
+        return AtLeast(cap) if n > cap else n
 
     def search(
-        self, query: PgQuery, limit: int, offset: int = 0, count: bool = False
+        self, query: PgQuery, limit: int, offset: int = 0, count: bool | str = False
     ) -> tuple[list[tuple[int, float]], int | None]:
-        """(pk, score) best first, and the number of matches when ``count``."""
+        """(pk, score) best first, and the number of matches when ``count``: exact up to
+        COUNT_CAP, or up to ESTIMATE_CAP when ``count == "estimate"``."""
         terms = list({t.tsq: t for t in query.rank}.values())
         df = self.doc_freqs({key for t in terms + list(query.words) for key in t.lexemes})
         n = max(self._stats_now()[1], 1)
@@ -460,7 +465,8 @@ class PgKeywordIndex:
             rows = raw.execute(sql, sparams + params + [max(1, limit), max(0, offset)]).fetchall()
             total = None
             if count:
-                total = self._known_many(query, df) or self._count(raw, *self._where(query))
+                cap = ESTIMATE_CAP if count == "estimate" else COUNT_CAP
+                total = self._known_many(query, df) or self._count(raw, *self._where(query), cap)
         return [(int(pk), float(s)) for pk, s in rows[:limit]], total
 
     @staticmethod
