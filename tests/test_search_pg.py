@@ -16,6 +16,7 @@ from paperfeed.errors import InputError, SearchError
 from paperfeed.models import Paper
 from paperfeed.search import MODES, search, similar_response, update_index
 from paperfeed.search.engine import get_engine
+from paperfeed.search.keyword import Filters
 from paperfeed.search.query import parse_query
 from paperfeed.store import open_store
 from paperfeed.store import pg_search
@@ -236,8 +237,15 @@ def test_a_hybrid_total_is_an_estimate_that_stops_counting_early(pg_env, monkeyp
                         cap=None: caps.append(cap) or real_count(self, raw, where, params, cap))
     hybrid = search(store, "quantum field", mode="hybrid", category="hep-th", settings=s)
     # The words' count stopped at the estimate's cap (the filter's own count, which the
-    # semantic side needs, did not); the total is still at least the papers listed.
+    # semantic side needs, did not), and the planner's estimate took over: near the count.
     assert 2 in caps and not hybrid.total_exact and hybrid.total >= len(hybrid.hits) > 2
+    words = search(store, "quantum field", mode="keyword", category="hep-th", limit=1,
+                   settings=s).total
+    ki = store.keyword_index()
+    pq = ki.ranked_query(parse_query("quantum field"), Filters(category="hep-th"))
+    with ki._timed() as raw:
+        est = ki._estimate(raw, *ki._where(pq))
+    assert isinstance(est, pg_search.Estimate) and words / 3 <= est <= words * 3
 
 
 def test_rarest_words_bound_the_candidates_without_losing_the_answer(pg_env, monkeypatch):

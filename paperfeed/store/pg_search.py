@@ -49,7 +49,7 @@ from typing import Iterable, Iterator
 from ..errors import InputError
 from ..ids import parse_arxiv_id
 
-__all__ = ["PgSearchMixin", "PgKeywordIndex", "PgQuery", "AtLeast", "SEARCH_LOCK"]
+__all__ = ["PgSearchMixin", "PgKeywordIndex", "PgQuery", "AtLeast", "Estimate", "SEARCH_LOCK"]
 
 # search/query.py's clause occurrences (plain strings: the store does not import search).
 SHOULD, MUST, MUST_NOT = "should", "must", "must_not"
@@ -77,6 +77,11 @@ class AtLeast(int):
     """A count that stopped at a cap: the true number is this or more."""
 
     at_least = True
+
+
+class Estimate(AtLeast):
+    """Not a count: the planner's estimate of the matches (an estimated count went past its
+    cap). Inexact like AtLeast, but not a lower bound."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,11 +427,24 @@ class PgKeywordIndex:
         ).fetchone()[0]
         return AtLeast(cap) if n > cap else n
 
+    def _estimate(self, raw, where: str, params: list) -> int:
+        """Matches counted up to ESTIMATE_CAP; past it the planner's estimate (it is within
+        ~15% on category-and-words queries at 100,000 papers, and costs one plan), so a
+        hybrid page says "About 5,600" rather than a bare cap."""
+        n = self._count(raw, where, params, ESTIMATE_CAP)
+        if not getattr(n, "at_least", False):
+            return n
+        plan = raw.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM papers p WHERE {where}",
+                           params).fetchone()[0]
+        rows = int(plan[0]["Plan"]["Plan Rows"])
+        return Estimate(min(max(rows, ESTIMATE_CAP + 1), COUNT_CAP))
+
     def search(
         self, query: PgQuery, limit: int, offset: int = 0, count: bool | str = False
     ) -> tuple[list[tuple[int, float]], int | None]:
         """(pk, score) best first, and the number of matches when ``count``: exact up to
-        COUNT_CAP, or up to ESTIMATE_CAP when ``count == "estimate"``."""
+        COUNT_CAP, or with ``count == "estimate"`` exact up to ESTIMATE_CAP and estimated
+        beyond."""
         terms = list({t.tsq: t for t in query.rank}.values())
         df = self.doc_freqs({key for t in terms + list(query.words) for key in t.lexemes})
         n = max(self._stats_now()[1], 1)
@@ -465,8 +483,11 @@ class PgKeywordIndex:
             rows = raw.execute(sql, sparams + params + [max(1, limit), max(0, offset)]).fetchall()
             total = None
             if count:
-                cap = ESTIMATE_CAP if count == "estimate" else COUNT_CAP
-                total = self._known_many(query, df) or self._count(raw, *self._where(query), cap)
+                total = self._known_many(query, df)
+                if total is None and count == "estimate":
+                    total = self._estimate(raw, *self._where(query))
+                elif total is None:
+                    total = self._count(raw, *self._where(query))
         return [(int(pk), float(s)) for pk, s in rows[:limit]], total
 
     @staticmethod
