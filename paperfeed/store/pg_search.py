@@ -484,10 +484,9 @@ class PgKeywordIndex:
             total = None
             if count:
                 total = self._known_many(query, df)
-                if total is None and count == "estimate":
-                    total = self._estimate(raw, *self._where(query))
-                elif total is None:
-                    total = self._count(raw, *self._where(query))
+                if total is None:
+                    tally = self._estimate if count == "estimate" else self._count
+                    total = tally(raw, *self._where(query))
         return [(int(pk), float(s)) for pk, s in rows[:limit]], total
 
     @staticmethod
